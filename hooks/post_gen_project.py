@@ -32,7 +32,9 @@ ABBREVIATIONS = {
 
 def paths_to_remove(answers: dict) -> list[str]:
     """Relative paths of the parts the answers switch off."""
-    removed = [path for switch, paths in OPTIONAL_PARTS.items() if not answers[switch] for path in paths]
+    removed = [
+        path for switch, paths in OPTIONAL_PARTS.items() if not answers[switch] for path in paths
+    ]
     if answers["open_source_license"] == "none":
         removed.append("LICENSE")
     return removed
@@ -59,7 +61,7 @@ def remove_empty_folders(project: Path) -> None:
 def expand_template_source(template: str) -> str:
     for prefix, pattern in ABBREVIATIONS.items():
         if template.startswith(prefix):
-            return pattern.format(template[len(prefix):])
+            return pattern.format(template[len(prefix) :])
     return template
 
 
@@ -110,15 +112,23 @@ def recorded_answers(answers: dict, source: str, commit: str | None) -> dict:
         "checkout": answers.get("_checkout"),
         "context": {"cookiecutter": context},
         "directory": None,
-        "skip": [],
+        # What the hook makes rather than renders: cruft must not diff or patch these.
+        "skip": [".git", ".dvc", ".cruft.json"],
     }
 
 
 def git_identity(project: Path, answers: dict) -> list[str]:
     """`-c user.*` flags when git has no identity, so the first commit is the team's."""
-    if run("git", "config", "user.email", cwd=project) and run("git", "config", "user.name", cwd=project):
+    if run("git", "config", "user.email", cwd=project) and run(
+        "git", "config", "user.name", cwd=project
+    ):
         return []
-    return ["-c", f"user.name={answers['author_name']}", "-c", f"user.email={answers['author_email']}"]
+    return [
+        "-c",
+        f"user.name={answers['author_name']}",
+        "-c",
+        f"user.email={answers['author_email']}",
+    ]
 
 
 def init_repositories(project: Path, answers: dict) -> list[str]:
@@ -135,8 +145,14 @@ def init_repositories(project: Path, answers: dict) -> list[str]:
         notes.append("DVC was not found on PATH: `make setup` installs it and initialises DVC.")
     run("git", "add", "--all", cwd=project)
     commit = run(
-        "git", *git_identity(project, answers), "commit", "--quiet", "--no-verify",
-        "-m", "Initial commit from mlops-template", cwd=project,
+        "git",
+        *git_identity(project, answers),
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        "Initial commit from mlops-template",
+        cwd=project,
     )
     if commit is None:
         notes.append("The initial git commit failed: check `git status` and commit by hand.")
@@ -158,4 +174,4 @@ def main(answers: dict) -> None:
 
 
 if __name__ == "__main__":
-    main(json.loads({{ cookiecutter | jsonify | tojson }}))
+    main(json.loads({{cookiecutter | jsonify | tojson}}))

@@ -18,17 +18,41 @@ EMAIL_RULE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Import names the generated project itself depends on: a package called like one of them would
 # shadow it and break the project in confusing ways.
 STACK_MODULES = {
-    "cookiecutter", "dvc", "mlflow", "fastapi", "great_expectations", "codecarbon", "evidently",
-    "prometheus_client", "pytest", "sklearn", "pandas", "numpy", "onnx", "onnxruntime",
-    "skl2onnx", "pydantic", "pydantic_settings", "uvicorn", "typer", "redis", "yaml", "tests",
+    "cookiecutter",
+    "dvc",
+    "mlflow",
+    "fastapi",
+    "great_expectations",
+    "codecarbon",
+    "evidently",
+    "prometheus_client",
+    "pytest",
+    "sklearn",
+    "pandas",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "skl2onnx",
+    "pydantic",
+    "pydantic_settings",
+    "uvicorn",
+    "typer",
+    "redis",
+    "yaml",
+    "tests",
 }
 REQUIREMENTS = {
     "use_redis_cache": "use_api",
     "use_kubernetes": "use_docker",
 }
 BOOLEAN_VARIABLES = (
-    "use_api", "use_redis_cache", "use_docker", "use_kubernetes", "use_monitoring",
-    "use_github_actions", "use_docs_site",
+    "use_api",
+    "use_redis_cache",
+    "use_docker",
+    "use_kubernetes",
+    "use_monitoring",
+    "use_github_actions",
+    "use_docs_site",
 )
 
 
@@ -75,4 +99,4 @@ def main(answers: dict) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads({{ cookiecutter | jsonify | tojson }})))
+    sys.exit(main(json.loads({{cookiecutter | jsonify | tojson}})))

@@ -1,0 +1,61 @@
+# mlops-template: the template's own tasks. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# uv from PATH if present, else a private copy installed with pip into .tools/ (git-ignored).
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+VENV_STAMP := .venv/.synced
+# Extra flags for `uv sync`, e.g. UV_SYNC_FLAGS=--upgrade to test the newest allowed versions.
+UV_SYNC_FLAGS ?= --locked
+DEMO_DIR ?= build/demo
+PYTEST_ARGS ?=
+
+export DO_NOT_TRACK := 1
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: help venv test test-fast test-slow demo docs lint clean
+
+## Show this list of targets
+help:
+	@awk '/^## / {doc = substr($$0, 4); next} /^[a-zA-Z_-]+:/ {if (doc) printf "  \033[36m%-10s\033[0m %s\n", substr($$1, 1, length($$1) - 1), doc} {doc = ""}' $(MAKEFILE_LIST)
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+$(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync $(UV_SYNC_FLAGS) --compile-bytecode
+	@touch $@
+
+## Create .venv with the template's tooling (cookiecutter, cruft, pytest, ruff, mkdocs)
+venv: $(VENV_STAMP)
+
+## Run every test tier: fast checks of every render, then the slow tier that installs projects
+test: $(VENV_STAMP)
+	.venv/bin/pytest -m "" $(PYTEST_ARGS)
+
+## Run the fast tier only (renders, hooks, lint, docs; no installs)
+test-fast: $(VENV_STAMP)
+	.venv/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+## Run the slow tier only (generated projects' own make setup and make test)
+test-slow: $(VENV_STAMP)
+	.venv/bin/pytest -m slow $(PYTEST_ARGS)
+
+## Render the default project into build/demo and run it end to end
+demo: $(VENV_STAMP)
+	.venv/bin/python tools/demo.py --output-dir $(DEMO_DIR)
+
+## Build the template's documentation site into site/
+docs: $(VENV_STAMP)
+	.venv/bin/mkdocs build --strict
+
+## Lint the template's own Python and workflows
+lint: $(VENV_STAMP)
+	.venv/bin/ruff check hooks tests tools
+	.venv/bin/ruff format --check hooks tests tools
+	.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+## Remove build output and caches (keeps .venv)
+clean:
+	rm -rf build site .pytest_cache .ruff_cache

@@ -1,0 +1,139 @@
+"""Shared machinery of the template's tests: the option matrix and cached renders.
+
+Each option set is rendered once per session (`rendered`) and every fast test reads that render;
+the slow tier renders its own copies, since `make setup` writes into the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
+# Option -> the option that must be on for it (also enforced by hooks/pre_gen_project.py).
+REQUIREMENTS = {"use_redis_cache": "use_api", "use_kubernetes": "use_docker"}
+
+
+def option_values(name: str) -> list:
+    """Every value an option can take, default first."""
+    default = COOKIECUTTER_JSON[name]
+    if isinstance(default, list):
+        return default
+    if isinstance(default, bool):
+        return [default, not default]
+    return [default]
+
+
+PUBLIC_OPTIONS = [name for name in COOKIECUTTER_JSON if not name.startswith("_")]
+CHOICE_OPTIONS = [name for name in PUBLIC_OPTIONS if len(option_values(name)) > 1]
+
+
+def option_matrix() -> dict[str, dict]:
+    """Option sets that render every value of every option at least once.
+
+    Options that do not interact are cycled together (set k takes value k mod n of each option)
+    instead of multiplied; where a cycled set breaks a requirement, the required switch is turned
+    on, and a last set turns every switch off so the "off" values still appear.
+    """
+    width = max(len(option_values(name)) for name in CHOICE_OPTIONS)
+    sets = {}
+    for k in range(width):
+        answers = {
+            name: option_values(name)[k % len(option_values(name))] for name in CHOICE_OPTIONS
+        }
+        for option, needed in REQUIREMENTS.items():
+            if answers[option]:
+                answers[needed] = True
+        sets["default" if k == 0 else f"cycle-{k}"] = answers
+    minimal = dict(sets["default"])
+    minimal.update(
+        {name: False for name in CHOICE_OPTIONS if isinstance(option_values(name)[0], bool)}
+    )
+    minimal.update(dvc_remote="azure", mlflow_backend="postgresql", open_source_license="none")
+    sets["minimal"] = minimal
+    return sets
+
+
+OPTION_SETS = option_matrix()
+
+
+def path_without_dvc() -> str:
+    """PATH minus folders holding a `dvc` executable, so renders do not depend on the machine."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(f for f in folders if f and not (Path(f) / "dvc").exists())
+
+
+def render(output_dir: Path, answers: dict, template: Path = TEMPLATE_DIR) -> Path:
+    """Render the template without prompts and return the project folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    project = cookiecutter(
+        str(template), no_input=True, extra_context=answers, output_dir=str(output_dir)
+    )
+    return Path(project)
+
+
+def run(command: list[str], cwd: Path, env: dict | None = None, timeout: float = 900):
+    """Run a command, failing the test with its output when it exits non-zero."""
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} exited {done.returncode} in {cwd}\n"
+            f"--- stdout ---\n{done.stdout[-6000:]}\n--- stderr ---\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+def text_files(project: Path):
+    """Every file of the project outside .git, with its text (None for binary files)."""
+    for path in sorted(project.rglob("*")):
+        if ".git" in path.relative_to(project).parts or not path.is_file():
+            continue
+        try:
+            yield path, path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            yield path, None
+
+
+def template_snapshot(destination: Path) -> Path:
+    """A git repository holding the template's current files, for cruft's clone-based commands."""
+    ignored = shutil.ignore_patterns(".git", ".venv", ".tools", "build", "site", "*cache*")
+    shutil.copytree(TEMPLATE_DIR, destination, ignore=ignored)
+    for command in (
+        ["git", "init", "--quiet", "--initial-branch=main"],
+        ["git", "add", "--all"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "snapshot"],
+    ):
+        run(command, cwd=destination)
+    return destination
+
+
+@pytest.fixture(autouse=True)
+def no_dvc_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", path_without_dvc())
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory):
+    """Render each option set once per session; returns a function id -> project folder."""
+    cache: dict[str, Path] = {}
+    saved_path = os.environ.get("PATH", "")
+
+    def get(set_id: str) -> Path:
+        if set_id not in cache:
+            os.environ["PATH"] = path_without_dvc()
+            try:
+                cache[set_id] = render(tmp_path_factory.mktemp(set_id), OPTION_SETS[set_id])
+            finally:
+                os.environ["PATH"] = saved_path
+        return cache[set_id]
+
+    return get

@@ -1,0 +1,147 @@
+"""Hooks: bad answers are refused with one clear line and leave nothing; answers round-trip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import EmptyDirNameException, FailedHookException
+
+from conftest import OPTION_SETS, render, run, template_snapshot
+
+BIN = Path(sys.executable).parent
+
+OK_MODULE = {"module_name": "ok_module"}
+REJECTED = [
+    (
+        {"project_slug": "My Project", "module_name": "ok_module"},
+        "project_slug: 'My Project' is not a good folder name",
+    ),
+    (
+        {"project_slug": "-leading-hyphen", "module_name": "ok_module"},
+        "project_slug: '-leading-hyphen' is not a good folder",
+    ),
+    (
+        {"project_slug": "double--hyphen", "module_name": "ok_module"},
+        "project_slug: 'double--hyphen' is not a good folder",
+    ),
+    ({"project_slug": "x" * 65, "module_name": "ok_module"}, "at most 64 characters"),
+    ({"module_name": "1st_model"}, "module_name: '1st_model' is not a valid Python identifier"),
+    ({"module_name": "my-model"}, "module_name: 'my-model' is not a valid Python identifier"),
+    ({"module_name": "class"}, "module_name: 'class' is a Python keyword"),
+    ({"module_name": "match"}, "module_name: 'match' is a Python keyword"),
+    ({"module_name": "MyModel"}, "module_name: 'MyModel' must be lowercase"),
+    ({"module_name": "json"}, "module_name: 'json' would shadow the standard library"),
+    ({"module_name": "mlflow"}, "module_name: 'mlflow' would shadow the standard library or a dep"),
+    ({"author_email": "not-an-email"}, "author_email: 'not-an-email' is not an email address"),
+    ({"use_api": False, "use_redis_cache": True}, "use_redis_cache: needs use_api to be true"),
+    ({"use_docker": False, "use_kubernetes": True}, "use_kubernetes: needs use_docker to be true"),
+]
+
+
+@pytest.mark.parametrize(("answers", "message"), REJECTED, ids=[m for _, m in REJECTED])
+def test_bad_answers_are_rejected_and_leave_nothing(tmp_path, capfd, answers, message):
+    with pytest.raises(FailedHookException):
+        render(tmp_path, answers)
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1
+    assert message in errors[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("variable", ["project_slug", "module_name"])
+def test_empty_folder_names_are_refused_before_any_folder_exists(tmp_path, variable):
+    with pytest.raises(EmptyDirNameException, match=f"^ERROR: {variable}: must not be empty$"):
+        render(tmp_path, {variable: "  "})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_broken_rule_is_reported_at_once(tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        render(tmp_path, {"project_slug": "Bad Slug", "module_name": "def", "author_email": "x"})
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
+    assert [e.split(":")[1].strip() for e in errors] == [
+        "project_slug",
+        "module_name",
+        "author_email",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answers", "word"),
+    [({"python_version": "3.10"}, "python_version"), ({"use_api": "maybe"}, "use_api")],
+)
+def test_values_outside_the_options_are_refused_before_rendering(tmp_path, answers, word):
+    with pytest.raises(ValueError, match=word):
+        render(tmp_path, answers)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_yes_no_strings_are_accepted_for_switches(tmp_path):
+    project = render(tmp_path, {"use_docs_site": "no", "use_github_actions": "yes"})
+    assert not (project / "mkdocs.yml").exists()
+    assert (project / ".github" / "workflows" / "ci.yml").exists()
+
+
+def test_recorded_answers_hold_no_absolute_paths(rendered):
+    for set_id in OPTION_SETS:
+        record = json.loads((rendered(set_id) / ".cruft.json").read_text())
+        answers = record["context"]["cookiecutter"]
+        private = {key for key in answers if key.startswith("_")}
+        assert private <= {"_template", "_commit"}
+        for key, value in answers.items():
+            if key.startswith("_"):
+                continue
+            assert not (isinstance(value, str) and value.startswith("/")), key
+        assert set(OPTION_SETS[set_id]) <= set(answers)
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(folder).parts
+    }
+
+
+@pytest.fixture(scope="module")
+def snapshot_project(tmp_path_factory):
+    """A template snapshot in git (so the commit is known) and a project rendered from it."""
+    template = template_snapshot(tmp_path_factory.mktemp("template") / "mlops-template")
+    project = render(tmp_path_factory.mktemp("project"), OPTION_SETS["cycle-1"], template)
+    return template, project
+
+
+def test_cruft_json_round_trips(snapshot_project, tmp_path):
+    template, project = snapshot_project
+    record = json.loads((project / ".cruft.json").read_text())
+    commit = run(["git", "rev-parse", "HEAD"], cwd=template).stdout.strip()
+    assert record["template"] == str(template)
+    assert record["commit"] == commit
+    answers = {k: v for k, v in record["context"]["cookiecutter"].items() if not k.startswith("_")}
+    again = render(tmp_path, answers, template)
+    assert tree(again) == tree(project)
+
+
+def test_cruft_check_diff_and_update_work(snapshot_project, tmp_path):
+    template, _ = snapshot_project
+    project = render(tmp_path, OPTION_SETS["default"], template)
+    cruft = str(BIN / "cruft")
+    assert "up to date" in run([cruft, "check"], cwd=project).stdout
+    assert "diff --git" not in run([cruft, "diff", "--exit-code"], cwd=project).stdout
+
+    readme = template / "{{cookiecutter.project_slug}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nA line the template added later.\n")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+    run(["git", *identity, "commit", "-qam", "template moves on"], cwd=template)
+    new_commit = run(["git", "rev-parse", "HEAD"], cwd=template).stdout.strip()
+
+    outdated = subprocess.run([cruft, "check"], cwd=project, capture_output=True, text=True)
+    assert outdated.returncode != 0
+    run([cruft, "update", "--skip-apply-ask"], cwd=project)
+    assert "A line the template added later." in (project / "README.md").read_text()
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == new_commit
+    assert "up to date" in run([cruft, "check"], cwd=project).stdout

@@ -1,0 +1,223 @@
+"""Fast tier: every option set renders a complete, clean, lint-free project."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import COOKIECUTTER_JSON, OPTION_SETS, PUBLIC_OPTIONS, option_values, run, text_files
+
+BIN = Path(sys.executable).parent
+JINJA_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+
+# The files every render has; {module} is the package folder.
+BASE_FILES = {
+    ".cruft.json",
+    ".env.example",
+    ".gitignore",
+    ".python-version",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "{module}/__init__.py",
+    "{module}/config.py",
+    "data/external/.gitkeep",
+    "data/interim/.gitkeep",
+    "data/processed/.gitkeep",
+    "data/raw/.gitkeep",
+    "docs/getting-started.md",
+    "docs/index.md",
+    "models/.gitkeep",
+    "notebooks/README.md",
+    "references/README.md",
+    "reports/figures/.gitkeep",
+    "tests/test_config.py",
+}
+# Files that exist only when an option has a given value.
+OPTIONAL_FILES = {
+    ("use_github_actions", True): {".github/workflows/ci.yml"},
+    ("use_docs_site", True): {"mkdocs.yml"},
+    ("open_source_license", "MIT"): {"LICENSE"},
+    ("open_source_license", "Apache-2.0"): {"LICENSE"},
+    ("open_source_license", "BSD-3-Clause"): {"LICENSE"},
+}
+# Words that must not appear anywhere in a project whose option has this value.
+ABSENT_WORDS = {
+    ("use_github_actions", False): ["github actions", ".github"],
+    ("use_docs_site", False): ["mkdocs", "make docs"],
+    ("use_api", False): ["fastapi", "uvicorn", "`serve`", "group serve"],
+    ("use_redis_cache", False): ["redis"],
+    ("use_monitoring", False): ["evidently", "prometheus"],
+    ("open_source_license", "none"): ["license"],
+    ("mlflow_backend", "sqlite"): ["psycopg2", "postgres"],
+    ("dvc_remote", "local"): ["dvc[", "aws_access_key", "google_application", "azure_storage"],
+    ("dvc_remote", "s3"): ["dvc-remote", "gs://", "azure://"],
+    ("dvc_remote", "gcs"): ["dvc-remote", "s3://", "azure://"],
+    ("dvc_remote", "azure"): ["dvc-remote", "s3://", "gs://"],
+}
+SET_IDS = list(OPTION_SETS)
+
+
+def expected_files(answers: dict, module: str) -> set[str]:
+    files = {name.format(module=module) for name in BASE_FILES}
+    for (option, value), extra in OPTIONAL_FILES.items():
+        if answers[option] == value:
+            files |= extra
+    return files
+
+
+def answers_of(project: Path) -> dict:
+    return json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+
+
+def test_matrix_renders_every_value_of_every_option():
+    for name in PUBLIC_OPTIONS:
+        seen = {
+            json.dumps(answers.get(name, COOKIECUTTER_JSON[name]))
+            for answers in OPTION_SETS.values()
+        }
+        wanted = {json.dumps(value) for value in option_values(name)}
+        assert wanted <= seen, f"{name}: values {wanted - seen} are never rendered"
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_exact_set_of_files(rendered, set_id):
+    project = rendered(set_id)
+    answers = answers_of(project)
+    actual = {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+    }
+    assert actual == expected_files(answers, answers["module_name"])
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_no_template_syntax_survives(rendered, set_id):
+    for path, text in text_files(rendered(set_id)):
+        assert text is not None, f"{path} is not UTF-8 text"
+        match = JINJA_MARKERS.search(text)
+        assert match is None, f"{path}: leftover {match.group()!r}"
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_structured_files_parse(rendered, set_id):
+    parsed = 0
+    for path, text in text_files(rendered(set_id)):
+        if path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+        else:
+            continue
+        parsed += 1
+    assert parsed >= 2  # pyproject.toml and .cruft.json at least
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_python_compiles_and_passes_the_projects_ruff(rendered, set_id):
+    project = rendered(set_id)
+    for path in project.rglob("*.py"):
+        compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=project)
+    run([str(BIN / "ruff"), "format", "--no-cache", "--check", "."], cwd=project)
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_switched_off_parts_leave_no_mention(rendered, set_id):
+    project = rendered(set_id)
+    answers = answers_of(project)
+    for (option, value), words in ABSENT_WORDS.items():
+        if answers[option] != value:
+            continue
+        for path, text in text_files(project):
+            if path.name == ".cruft.json":
+                continue  # the recorded answers name every option
+            for word in words:
+                found = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text.lower())
+                assert found is None, f"{option}={value}: {path} mentions {word!r}"
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_answers_shape_the_project(rendered, set_id):
+    project = rendered(set_id)
+    answers = answers_of(project)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    groups = pyproject["dependency-groups"]
+    version = answers["python_version"]
+    assert (project / ".python-version").read_text().strip() == version
+    assert pyproject["project"]["requires-python"].startswith(f">={version},")
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert ("serve" in groups) == answers["use_api"]
+    assert ("monitoring" in groups) == answers["use_monitoring"]
+    assert ("docs" in groups) == answers["use_docs_site"]
+    assert (
+        any(req.startswith("redis") for req in groups.get("serve", []))
+        == answers["use_redis_cache"]
+    )
+    dvc_extra = {"local": "dvc>=", "s3": "dvc[s3]", "gcs": "dvc[gs]", "azure": "dvc[azure]"}
+    assert any(req.startswith(dvc_extra[answers["dvc_remote"]]) for req in groups["pipeline"])
+    postgres = any(req.startswith("psycopg2") for req in groups["pipeline"])
+    assert postgres == (answers["mlflow_backend"] == "postgresql")
+    if answers["open_source_license"] == "none":
+        assert "license" not in pyproject["project"]
+    else:
+        assert pyproject["project"]["license"] == answers["open_source_license"]
+        first_line = (project / "LICENSE").read_text().splitlines()[0]
+        assert first_line.split()[0] in {"MIT", "Apache", "BSD"}
+        assert first_line.split()[0] in answers["open_source_license"] or "Apache" in first_line
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_makefile_help_lists_only_existing_targets(rendered, set_id):
+    project = rendered(set_id)
+    shown = run(["make", "--no-print-directory", "help"], cwd=project).stdout
+    targets = set(re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z-]+)", shown, flags=re.MULTILINE))
+    assert {"setup", "test", "lint", "format", "help"} <= targets
+    assert ("docs" in targets) == answers_of(project)["use_docs_site"]
+    for target in targets:  # each listed target exists for make (dry run)
+        subprocess.run(["make", "-n", target], cwd=project, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_initial_commit_holds_everything(rendered, set_id):
+    project = rendered(set_id)
+    log = run(["git", "log", "--format=%s"], cwd=project).stdout.splitlines()
+    assert log == ["Initial commit from mlops-template"]
+    assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+    tracked = set(run(["git", "ls-files"], cwd=project).stdout.splitlines())
+    assert ".cruft.json" in tracked and "data/raw/.gitkeep" in tracked
+
+
+@pytest.mark.parametrize("set_id", [s for s in SET_IDS if OPTION_SETS[s]["use_github_actions"]])
+def test_workflows_match_the_github_schema(rendered, set_id):
+    workflows = sorted((rendered(set_id) / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    run(
+        [
+            str(BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, workflows),
+        ],
+        cwd=rendered(set_id),
+    )
+
+
+@pytest.mark.parametrize("set_id", [s for s in SET_IDS if OPTION_SETS[s]["use_docs_site"]])
+def test_generated_docs_site_builds_offline(rendered, set_id, tmp_path):
+    project = rendered(set_id)
+    run(
+        [str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=project,
+    )
+    assert (tmp_path / "site" / "getting-started" / "index.html").is_file()
