@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 
 export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1
+# Material for MkDocs prints an end-of-life banner on every build; the docs page says why we stay.
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: help venv test test-fast test-slow demo docs lint clean
 

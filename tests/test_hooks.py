@@ -86,6 +86,14 @@ def test_yes_no_strings_are_accepted_for_switches(tmp_path):
     assert (project / ".github" / "workflows" / "ci.yml").exists()
 
 
+def test_without_git_the_project_is_complete_and_says_what_to_run(tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent / "no-such-folder"))
+    project = render(tmp_path, OPTION_SETS["default"])
+    assert not (project / ".git").exists()
+    assert (project / ".cruft.json").is_file() and (project / "Makefile").is_file()
+    assert "note: git was not found: run `git init`" in capfd.readouterr().out
+
+
 def test_recorded_answers_hold_no_absolute_paths(rendered):
     for set_id in OPTION_SETS:
         record = json.loads((rendered(set_id) / ".cruft.json").read_text())

@@ -97,6 +97,9 @@ def test_exact_set_of_files(rendered, set_id):
         if path.is_file() and ".git" not in path.relative_to(project).parts
     }
     assert actual == expected_files(answers, answers["module_name"])
+    folders = [p for p in project.rglob("*") if p.is_dir() and ".git" not in p.parts]
+    empty = [p for p in folders if not any(p.iterdir())]
+    assert empty == []
 
 
 @pytest.mark.parametrize("set_id", SET_IDS)

@@ -1,0 +1,60 @@
+"""The template repository itself: option conventions, lint of its own code and workflows."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from conftest import COOKIECUTTER_JSON, PUBLIC_OPTIONS, TEMPLATE_DIR, run
+
+BIN = Path(sys.executable).parent
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def test_options_follow_one_convention():
+    prompts = COOKIECUTTER_JSON["__prompts__"]
+    for name in PUBLIC_OPTIONS:
+        value = COOKIECUTTER_JSON[name]
+        assert SNAKE_CASE.match(name), name
+        assert name in prompts, f"{name} has no prompt"
+        if isinstance(value, list):
+            assert all(isinstance(choice, str) for choice in value), name
+            assert not any("{" in choice or "%" in choice for choice in value), f"Jinja in {name}"
+            assert set(prompts[name]) == {"__prompt__", *value}, f"{name}: a label per choice"
+        elif isinstance(value, bool):
+            assert name.startswith("use_"), f"switch {name} should be called use_*"
+        else:
+            assert isinstance(value, str), name
+            assert value.lower() not in {"yes", "no", "true", "false"}, f"{name}: use a JSON bool"
+
+
+def test_computed_and_private_keys_are_known():
+    private = {name for name in COOKIECUTTER_JSON if name.startswith("_")}
+    assert private == {
+        "__project_folder",
+        "__package_folder",
+        "__prompts__",
+        "_help",
+        "_extensions",
+    }
+
+
+def test_template_code_passes_ruff():
+    paths = ["hooks", "tests", "tools"]
+    run([str(BIN / "ruff"), "check", "--no-cache", *paths], cwd=TEMPLATE_DIR)
+    run([str(BIN / "ruff"), "format", "--no-cache", "--check", *paths], cwd=TEMPLATE_DIR)
+
+
+def test_template_workflows_match_the_github_schema():
+    workflows = sorted(str(path) for path in (TEMPLATE_DIR / ".github" / "workflows").glob("*.yml"))
+    assert len(workflows) == 2
+    schema = ["--builtin-schema", "vendor.github-workflows"]
+    run([str(BIN / "check-jsonschema"), *schema, *workflows], cwd=TEMPLATE_DIR)
+
+
+def test_makefile_help_lists_the_readme_commands():
+    shown = run(["make", "--no-print-directory", "help"], cwd=TEMPLATE_DIR).stdout
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", shown)  # colour codes
+    for target in ("demo", "test", "test-fast", "test-slow", "docs", "lint"):
+        assert re.search(rf"\b{target}\b", shown), target
