@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -65,16 +66,10 @@ def dvc_config(project: Path) -> configparser.ConfigParser:
     return config
 
 
-@pytest.mark.parametrize("set_id", list(OPTION_SETS))
-def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id):
-    answers = OPTION_SETS[set_id]
-    env = user_env(answers["python_version"])
-    project = render(tmp_path, answers)
-
-    run(["make", "setup"], cwd=project, env=env)
+def check_installed_project(project: Path, answers: dict, env: dict[str, str]) -> None:
+    """What every installed render must show: its Python, DVC set up, lint and tests green."""
     version = run([".venv/bin/python", "-c", "import sys; print(sys.version[:4])"], project).stdout
     assert version.strip() == answers["python_version"]
-    assert (project / ".tools" / "bin" / "uv").exists(), "uv should have been bootstrapped"
 
     config = dvc_config(project)
     assert config["core"]["analytics"] == "false"
@@ -83,15 +78,24 @@ def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id):
 
     run(["make", "lint"], cwd=project, env=env)
     tested = run(["make", "test"], cwd=project, env=env).stdout
-    assert " passed" in tested and "failed" not in tested
+    assert " passed" in tested and "failed" not in tested and "skipped" not in tested
     if answers["use_docs_site"]:
         run(["make", "docs"], cwd=project, env=env)
         assert (project / "site" / "index.html").is_file()
 
     if answers["use_api"]:  # the serving group must not pull the pipeline stack in
-        uv = str(project / ".tools" / "bin" / "uv")
+        uv = project / ".tools" / "bin" / "uv"
+        uv = uv if uv.exists() else Path(sys.executable).parent / "uv"
         serving = run(
-            [uv, "export", "--frozen", "--no-hashes", "--no-default-groups", "--group", "serve"],
+            [
+                str(uv),
+                "export",
+                "--frozen",
+                "--no-hashes",
+                "--no-default-groups",
+                "--group",
+                "serve",
+            ],
             cwd=project,
             env=env,
         ).stdout.lower()
@@ -100,25 +104,87 @@ def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id):
             assert f"\n{package}==" not in serving, f"serving would install {package}"
 
 
-def test_hook_initialises_dvc_when_it_is_on_path(tmp_path, monkeypatch):
-    """With DVC available at generation, the initial commit already holds a configured .dvc/."""
-    helper = render(tmp_path / "with-dvc-installed", OPTION_SETS["default"])
-    env = user_env(OPTION_SETS["default"]["python_version"])
-    run(["make", "setup"], cwd=helper, env=env)
+def check_pipeline_ran(project: Path) -> None:
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert metrics["f1"] >= 0.9
+    assert (project / "models" / "bundle" / "model.onnx").is_file()
+    assert (project / "reports" / "validation" / "data_docs" / "index.html").is_file()
 
-    monkeypatch.setenv("PATH", os.pathsep.join([str(helper / ".venv" / "bin"), env["PATH"]]))
-    project = render(tmp_path / "rendered", {**OPTION_SETS["default"], "dvc_remote": "s3"})
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`make demo` of the template: the default project rendered, installed, run and tested."""
+    folder = tmp_path_factory.mktemp("demo")
+    env = user_env(OPTION_SETS["default"]["python_version"])
+    done = run(["make", "demo", f"DEMO_DIR={folder}"], cwd=TEMPLATE_DIR, env=env)
+    return folder / "breast-cancer-diagnosis", env, done.stdout
+
+
+def test_make_demo_renders_runs_and_tests_the_default_project(demo):
+    project, env, output = demo
+    assert f"Demo passed. The project is in {project}" in output
+    assert "Running the pipeline" in output
+    check_pipeline_ran(project)
+    check_installed_project(project, OPTION_SETS["default"], env)
+
+
+def test_default_project_reruns_nothing_experiments_and_round_trips_data(demo, tmp_path):
+    project, env, _ = demo
+    dvc = [str(project / ".venv" / "bin" / "dvc")]
+    env = {**env, "PATH": os.pathsep.join([str(project / ".venv" / "bin"), env["PATH"]])}
+    assert "Data and pipelines are up to date" in run([*dvc, "repro"], project, env).stdout
+
+    # The pipeline's outputs are committed the way a team would, then an experiment runs.
+    run(["git", "add", "--all"], project, env)
+    run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "run"],
+        project,
+        env,
+    )
+    experiment = run([*dvc, "exp", "run", "-S", "train.n_estimators=50"], project, env).stdout
+    assert "Running stage 'train'" in experiment and "Running stage 'data'" not in experiment
+    shown = run([*dvc, "exp", "show", "--no-pager", "--csv"], project, env).stdout
+    assert "train.n_estimators" in shown and ",50," in shown
+    assert "f1" in run([*dvc, "metrics", "diff", "--all"], project, env).stdout
+    run([*dvc, "plots", "diff", "--out", str(tmp_path / "plots")], project, env)
+    assert (tmp_path / "plots" / "index.html").is_file()
+
+    # The local remote: push, lose the cache and the data, pull them back.
+    raw = project / "data" / "raw" / "dataset.csv"
+    digest = raw.read_bytes()
+    run([*dvc, "push"], project, env)
+    shutil.rmtree(project / ".dvc" / "cache")
+    raw.chmod(0o644)
+    raw.unlink()
+    run([*dvc, "pull"], project, env)
+    assert raw.read_bytes() == digest
+
+
+@pytest.mark.parametrize("set_id", [s for s in OPTION_SETS if s != "default"])
+def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id):
+    answers = OPTION_SETS[set_id]
+    env = user_env(answers["python_version"])
+    project = render(tmp_path, answers)
+    run(["make", "setup"], cwd=project, env=env)
+    assert (project / ".tools" / "bin" / "uv").exists(), "uv should have been bootstrapped"
+    check_installed_project(project, answers, env)
+    if set_id == "cycle-1":
+        # The pipeline under a non-default combination, started the way the README says an
+        # experiment starts, right after generation (nothing committed since the first commit).
+        uv = str(project / ".tools" / "bin" / "uv")
+        experiment = [uv, "run", "--no-sync", "dvc", "exp", "run", "-S", "train.n_estimators=120"]
+        run(experiment, cwd=project, env=env)
+        check_pipeline_ran(project)
+
+
+def test_hook_initialises_dvc_when_it_is_on_path(demo, tmp_path, monkeypatch):
+    """With DVC available at generation, the initial commit already holds a configured .dvc/."""
+    installed, env, _ = demo
+    monkeypatch.setenv("PATH", os.pathsep.join([str(installed / ".venv" / "bin"), env["PATH"]]))
+    project = render(tmp_path, {**OPTION_SETS["default"], "dvc_remote": "s3"})
     tracked = run(["git", "ls-files"], cwd=project).stdout.splitlines()
     assert {".dvc/config", ".dvc/.gitignore", ".dvcignore"} <= set(tracked)
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
     config = dvc_config(project)
     assert config["core"]["analytics"] == "false"
     assert config[REMOTE_SECTION]["url"] == "s3://mlops-course-dvc/breast-cancer-diagnosis"
-
-
-def test_make_demo_renders_and_runs_the_default_project(tmp_path):
-    env = user_env(OPTION_SETS["default"]["python_version"])
-    done = run(["make", "demo", f"DEMO_DIR={tmp_path / 'demo'}"], cwd=TEMPLATE_DIR, env=env)
-    project = tmp_path / "demo" / "breast-cancer-diagnosis"
-    assert f"Demo passed. The project is in {project}" in done.stdout
-    assert (project / ".venv" / ".setup-done").exists()

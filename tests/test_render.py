@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import COOKIECUTTER_JSON, OPTION_SETS, PUBLIC_OPTIONS, option_values, run, text_files
+from conftest import (
+    COOKIECUTTER_JSON,
+    FAST_ONLY_SETS,
+    OPTION_SETS,
+    PUBLIC_OPTIONS,
+    option_values,
+    run,
+    text_files,
+)
 
 BIN = Path(sys.executable).parent
 JINJA_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
@@ -25,20 +33,42 @@ BASE_FILES = {
     ".python-version",
     "Makefile",
     "README.md",
-    "pyproject.toml",
-    "{module}/__init__.py",
-    "{module}/config.py",
+    "benchmarks/pipeline.py",
     "data/external/.gitkeep",
     "data/interim/.gitkeep",
     "data/processed/.gitkeep",
     "data/raw/.gitkeep",
     "docs/getting-started.md",
     "docs/index.md",
+    "dvc.yaml",
+    "expectations/README.md",
+    "expectations/raw_data.json",
     "models/.gitkeep",
     "notebooks/README.md",
+    "params.yaml",
+    "pyproject.toml",
     "references/README.md",
     "reports/figures/.gitkeep",
+    "tests/modeling/conftest.py",
+    "tests/modeling/test_evaluate.py",
+    "tests/modeling/test_export.py",
+    "tests/modeling/test_train.py",
     "tests/test_config.py",
+    "tests/test_dataset.py",
+    "tests/test_features.py",
+    "tests/test_imports.py",
+    "tests/test_pipeline.py",
+    "tests/test_validation.py",
+    "{module}/__init__.py",
+    "{module}/config.py",
+    "{module}/dataset.py",
+    "{module}/features.py",
+    "{module}/modeling/__init__.py",
+    "{module}/modeling/evaluate.py",
+    "{module}/modeling/export.py",
+    "{module}/modeling/train.py",
+    "{module}/scratch.py",
+    "{module}/validation.py",
 }
 # Files that exist only when an option has a given value.
 OPTIONAL_FILES = {
@@ -62,7 +92,7 @@ ABSENT_WORDS = {
     ("dvc_remote", "gcs"): ["dvc-remote", "s3://", "azure://"],
     ("dvc_remote", "azure"): ["dvc-remote", "s3://", "gs://"],
 }
-SET_IDS = list(OPTION_SETS)
+SET_IDS = [*OPTION_SETS, *FAST_ONLY_SETS]
 
 
 def expected_files(answers: dict, module: str) -> set[str]:
@@ -201,7 +231,7 @@ def test_initial_commit_holds_everything(rendered, set_id):
     assert ".cruft.json" in tracked and "data/raw/.gitkeep" in tracked
 
 
-@pytest.mark.parametrize("set_id", [s for s in SET_IDS if OPTION_SETS[s]["use_github_actions"]])
+@pytest.mark.parametrize("set_id", [s for s in OPTION_SETS if OPTION_SETS[s]["use_github_actions"]])
 def test_workflows_match_the_github_schema(rendered, set_id):
     workflows = sorted((rendered(set_id) / ".github" / "workflows").glob("*.yml"))
     assert workflows
@@ -216,7 +246,7 @@ def test_workflows_match_the_github_schema(rendered, set_id):
     )
 
 
-@pytest.mark.parametrize("set_id", [s for s in SET_IDS if OPTION_SETS[s]["use_docs_site"]])
+@pytest.mark.parametrize("set_id", [s for s in OPTION_SETS if OPTION_SETS[s]["use_docs_site"]])
 def test_generated_docs_site_builds_offline(rendered, set_id, tmp_path):
     project = rendered(set_id)
     run(

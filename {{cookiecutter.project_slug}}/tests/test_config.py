@@ -15,7 +15,7 @@ PATH_CONSTANTS = {
 
 def test_project_root_is_the_folder_with_pyproject():
     assert (config.PROJ_ROOT / "pyproject.toml").is_file()
-    assert (config.PROJ_ROOT / "{{ cookiecutter.module_name }}" / "config.py").is_file()
+    assert Path(config.__file__) == config.PROJ_ROOT / config.__name__.split(".")[0] / "config.py"
 
 
 @pytest.mark.parametrize("name", sorted(PATH_CONSTANTS))

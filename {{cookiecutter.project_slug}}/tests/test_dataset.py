@@ -1,0 +1,114 @@
+"""Stage `data`: the default dataset, a team's CSV (path or URL), and the errors in between."""
+
+import functools
+import http.server
+import json
+import stat
+import threading
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.module_name }}.dataset import (
+    DataError,
+    builtin_dataset,
+    clean_name,
+    file_sha256,
+    load_source,
+    write_raw,
+)
+
+
+@pytest.fixture(scope="module")
+def default_frame():
+    return builtin_dataset("diagnosis")
+
+
+def test_default_dataset_needs_no_network_and_has_clean_columns(default_frame):
+    assert default_frame.shape == (569, 31)
+    assert all(name.isidentifier() and name == name.lower() for name in default_frame.columns)
+    assert "mean_radius" in default_frame.columns
+    assert set(default_frame["diagnosis"]) == {"malignant", "benign"}
+    assert default_frame["diagnosis"].value_counts()["malignant"] == 212
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("mean radius", "mean_radius"),
+        ("  Worst-Area (mm2) ", "worst_area_mm2"),
+        ("3d shape", "col_3d_shape"),
+    ],
+)
+def test_clean_name(raw, clean):
+    assert clean_name(raw) == clean
+
+
+def test_clean_name_refuses_a_name_without_letters():
+    with pytest.raises(DataError, match="no letters or digits"):
+        clean_name("???")
+
+
+def test_raw_file_is_read_only_and_hashed(tmp_path, default_frame):
+    output, metadata_path = tmp_path / "raw.csv", tmp_path / "raw.json"
+    metadata = write_raw(default_frame, output, metadata_path, "builtin")
+    assert metadata == json.loads(metadata_path.read_text())
+    assert metadata["sha256"] == file_sha256(output)
+    assert metadata["rows"] == 569
+    assert not output.stat().st_mode & stat.S_IWUSR
+    again = write_raw(default_frame, output, metadata_path, "builtin")  # a re-run replaces it
+    assert again["sha256"] == metadata["sha256"]  # same data, same hash
+
+
+def test_hash_changes_when_one_value_changes(tmp_path, default_frame):
+    first = write_raw(default_frame, tmp_path / "a.csv", tmp_path / "a.json", "builtin")
+    changed = default_frame.copy()
+    changed.loc[0, "mean_radius"] += 1
+    second = write_raw(changed, tmp_path / "b.csv", tmp_path / "b.json", "builtin")
+    assert first["sha256"] != second["sha256"]
+
+
+def test_team_csv_from_a_path(tmp_path):
+    pd.DataFrame({"Age (years)": [30, 40], "Outcome": ["yes", "no"]}).to_csv(
+        tmp_path / "own.csv", index=False
+    )
+    frame = load_source({"source": "csv", "csv": str(tmp_path / "own.csv"), "target": "Outcome"})
+    assert list(frame.columns) == ["age_years", "outcome"]
+
+
+def test_team_csv_from_a_url(tmp_path):
+    pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"]}).to_csv(
+        tmp_path / "served.csv", index=False
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/served.csv"
+        frame = load_source({"source": "csv", "csv": url, "target": "label"})
+        assert frame["x"].tolist() == [1.0, 2.0]
+        with pytest.raises(DataError, match="could not download"):
+            load_source(
+                {"source": "csv", "csv": url.replace("served", "missing"), "target": "label"}
+            )
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"source": "csv", "csv": "", "target": "y"}, "data.csv is empty"),
+        ({"source": "csv", "csv": "no/such/file.csv", "target": "y"}, "which is not a file"),
+        ({"source": "parquet", "target": "y"}, "data.source must be builtin or csv"),
+    ],
+)
+def test_bad_data_settings_are_named(params, message):
+    with pytest.raises(DataError, match=message):
+        load_source(params)
+
+
+def test_csv_without_the_target_column_is_refused(tmp_path):
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "own.csv", index=False)
+    with pytest.raises(DataError, match="target column 'label' is not in"):
+        load_source({"source": "csv", "csv": str(tmp_path / "own.csv"), "target": "label"})

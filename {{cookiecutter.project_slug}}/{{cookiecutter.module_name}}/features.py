@@ -1,0 +1,59 @@
+"""Stage `features`: split the validated raw data into train and test sets.
+
+Preprocessing that learns from data (scaling) lives inside the model pipeline, so the exported
+model applies it too; this stage does what must happen before any learning: drop exact duplicate
+rows, so no row sits in both sets, and split with the label's proportions kept (stratified).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+from sklearn.model_selection import train_test_split
+
+from {{ cookiecutter.module_name }}.config import (
+    RAW_DATASET,
+    TEST_FILE,
+    TRAIN_FILE,
+    load_params,
+)
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def split(
+    frame: pd.DataFrame, target: str, test_size: float, random_state: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deduplicate, then split stratified on `target`."""
+    unique = frame.drop_duplicates().reset_index(drop=True)
+    train, test = train_test_split(
+        unique, test_size=test_size, random_state=random_state, stratify=unique[target]
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+@app.command()
+def main(
+    input_path: Path = RAW_DATASET,
+    train_path: Path = TRAIN_FILE,
+    test_path: Path = TEST_FILE,
+) -> None:
+    """Write the train and test splits."""
+    params = load_params()
+    frame = pd.read_csv(input_path)
+    train, test = split(
+        frame,
+        params["data"]["target"],
+        params["features"]["test_size"],
+        params["features"]["random_state"],
+    )
+    train_path.parent.mkdir(parents=True, exist_ok=True)
+    train.to_csv(train_path, index=False)
+    test.to_csv(test_path, index=False)
+    typer.echo(f"features: {len(train)} train rows, {len(test)} test rows")
+
+
+if __name__ == "__main__":
+    app()
