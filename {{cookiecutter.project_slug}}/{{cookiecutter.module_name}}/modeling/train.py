@@ -23,7 +23,6 @@ import joblib
 import mlflow
 import pandas as pd
 import typer
-from codecarbon import OfflineEmissionsTracker
 from mlflow.models import infer_signature
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -148,6 +147,9 @@ def fit_with_emissions(
 ) -> dict[str, float]:
     """Fit `model` while CodeCarbon measures; return seconds, kWh and kg CO2eq."""
     emissions_file.parent.mkdir(parents=True, exist_ok=True)
+    # Imported here: only this stage measures energy, and CodeCarbon is slow to import.
+    from codecarbon import OfflineEmissionsTracker
+
     tracker = OfflineEmissionsTracker(
         country_iso_code=country_iso_code,
         output_dir=str(emissions_file.parent),
