@@ -17,10 +17,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-# Switch -> paths (relative to the project) that exist only when the switch is on.
+# Switch -> paths (relative to the project, {module} = the package) that exist only when the
+# switch is on.
 OPTIONAL_PARTS = {
     "use_github_actions": [".github"],
     "use_docs_site": ["mkdocs.yml"],
+    "use_api": ["{module}/api", "tests/api", "benchmarks/serving.py", "loadtests"],
+    "use_redis_cache": ["{module}/api/cache.py", "tests/api/test_api_cache.py"],
 }
 REMOTE_TEMPLATE_PREFIXES = ("https://", "http://", "git@", "ssh://", "git+", "file://")
 ABBREVIATIONS = {
@@ -31,13 +34,20 @@ ABBREVIATIONS = {
 
 
 def paths_to_remove(answers: dict) -> list[str]:
-    """Relative paths of the parts the answers switch off."""
+    """Relative paths of the parts the answers switch off, deepest first.
+
+    Deepest first, so a file inside a folder that is also switched off (the Redis cache inside
+    the API) is removed before its folder, and every listed path still exists when its turn comes.
+    """
     removed = [
-        path for switch, paths in OPTIONAL_PARTS.items() if not answers[switch] for path in paths
+        path.format(module=answers["module_name"])
+        for switch, paths in OPTIONAL_PARTS.items()
+        if not answers[switch]
+        for path in paths
     ]
     if answers["open_source_license"] == "none":
         removed.append("LICENSE")
-    return removed
+    return sorted(removed, key=lambda path: -path.count("/"))
 
 
 def remove_parts(project: Path, relative_paths: list[str]) -> None:

@@ -64,7 +64,10 @@ def option_matrix() -> dict[str, dict]:
 OPTION_SETS = option_matrix()
 # Renders checked by the fast tier only: the longest names the hooks accept must still lint.
 LONGEST_SLUG = "hospital-readmission-risk-from-discharge-summaries-for-the-cours"
-FAST_ONLY_SETS = {"long-names": {**OPTION_SETS["default"], "project_slug": LONGEST_SLUG}}
+FAST_ONLY_SETS = {
+    "long-names": {**OPTION_SETS["default"], "project_slug": LONGEST_SLUG, "use_redis_cache": True}
+}
+ALL_SETS = {**OPTION_SETS, **FAST_ONLY_SETS}
 
 
 def path_without_dvc() -> str:
@@ -108,7 +111,9 @@ def text_files(project: Path):
 
 def template_snapshot(destination: Path) -> Path:
     """A git repository holding the template's current files, for cruft's clone-based commands."""
-    ignored = shutil.ignore_patterns(".git", ".venv", ".tools", "build", "site", "*cache*")
+    ignored = shutil.ignore_patterns(
+        ".git", ".venv", ".tools", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
+    )
     shutil.copytree(TEMPLATE_DIR, destination, ignore=ignored)
     for command in (
         ["git", "init", "--quiet", "--initial-branch=main"],
@@ -134,8 +139,7 @@ def rendered(tmp_path_factory):
         if set_id not in cache:
             os.environ["PATH"] = path_without_dvc()
             try:
-                answers = {**OPTION_SETS, **FAST_ONLY_SETS}[set_id]
-                cache[set_id] = render(tmp_path_factory.mktemp(set_id), answers)
+                cache[set_id] = render(tmp_path_factory.mktemp(set_id), ALL_SETS[set_id])
             finally:
                 os.environ["PATH"] = saved_path
         return cache[set_id]

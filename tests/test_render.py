@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import (
+    ALL_SETS,
     COOKIECUTTER_JSON,
-    FAST_ONLY_SETS,
     OPTION_SETS,
     PUBLIC_OPTIONS,
     option_values,
@@ -72,6 +72,22 @@ BASE_FILES = {
 }
 # Files that exist only when an option has a given value.
 OPTIONAL_FILES = {
+    ("use_api", True): {
+        "{module}/api/__init__.py",
+        "{module}/api/bundle.py",
+        "{module}/api/main.py",
+        "{module}/api/predictions.py",
+        "{module}/api/registry.py",
+        "{module}/api/schemas.py",
+        "{module}/api/settings.py",
+        "benchmarks/serving.py",
+        "loadtests/locustfile.py",
+        "tests/api/conftest.py",
+        "tests/api/test_api.py",
+        "tests/api/test_api_fuzz.py",
+        "tests/api/test_api_registry.py",
+    },
+    ("use_redis_cache", True): {"{module}/api/cache.py", "tests/api/test_api_cache.py"},
     ("use_github_actions", True): {".github/workflows/ci.yml"},
     ("use_docs_site", True): {"mkdocs.yml"},
     ("open_source_license", "MIT"): {"LICENSE"},
@@ -92,14 +108,14 @@ ABSENT_WORDS = {
     ("dvc_remote", "gcs"): ["dvc-remote", "s3://", "azure://"],
     ("dvc_remote", "azure"): ["dvc-remote", "s3://", "gs://"],
 }
-SET_IDS = [*OPTION_SETS, *FAST_ONLY_SETS]
+SET_IDS = list(ALL_SETS)
 
 
 def expected_files(answers: dict, module: str) -> set[str]:
     files = {name.format(module=module) for name in BASE_FILES}
     for (option, value), extra in OPTIONAL_FILES.items():
         if answers[option] == value:
-            files |= extra
+            files |= {name.format(module=module) for name in extra}
     return files
 
 
@@ -231,7 +247,7 @@ def test_initial_commit_holds_everything(rendered, set_id):
     assert ".cruft.json" in tracked and "data/raw/.gitkeep" in tracked
 
 
-@pytest.mark.parametrize("set_id", [s for s in OPTION_SETS if OPTION_SETS[s]["use_github_actions"]])
+@pytest.mark.parametrize("set_id", [s for s in ALL_SETS if ALL_SETS[s]["use_github_actions"]])
 def test_workflows_match_the_github_schema(rendered, set_id):
     workflows = sorted((rendered(set_id) / ".github" / "workflows").glob("*.yml"))
     assert workflows
@@ -246,7 +262,7 @@ def test_workflows_match_the_github_schema(rendered, set_id):
     )
 
 
-@pytest.mark.parametrize("set_id", [s for s in OPTION_SETS if OPTION_SETS[s]["use_docs_site"]])
+@pytest.mark.parametrize("set_id", [s for s in ALL_SETS if ALL_SETS[s]["use_docs_site"]])
 def test_generated_docs_site_builds_offline(rendered, set_id, tmp_path):
     project = rendered(set_id)
     run(

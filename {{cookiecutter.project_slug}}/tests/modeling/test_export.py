@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import joblib
@@ -10,12 +11,15 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
+from mlflow.utils.file_utils import local_file_uri_to_path
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.modeling import (
     export as export_stage,
 )
 from {{ cookiecutter.module_name }}.modeling.export import (
+    BUNDLE_ARTIFACT_PATH,
     LABEL_OUTPUT,
     PROBABILITIES_OUTPUT,
     ExportError,
@@ -161,6 +165,60 @@ def test_bundle_holding_the_champion_is_left_alone(champion_workspace, folder_by
     result = export(space.test_file, space.bundle_dir, space.params)
     assert not result["exported"]
     assert folder_bytes(space.bundle_dir) == before
+
+
+def logged_bundle(space, tmp_path: Path) -> dict[str, bytes]:
+    """The `bundle/` artifacts of the champion's run, by file name."""
+    client = MlflowClient()
+    run_id = client.get_model_version(space.params["mlflow"]["registered_model"], 1).run_id
+    folder = Path(client.download_artifacts(run_id, BUNDLE_ARTIFACT_PATH, str(tmp_path)))
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+@pytest.mark.slow
+def test_bundle_is_logged_to_the_champion_run(champion_workspace, tmp_path, folder_bytes):
+    """What a server fetching models:/<name>@champion from a tracking server downloads."""
+    space = champion_workspace
+    assert logged_bundle(space, tmp_path / "first") == folder_bytes(space.bundle_dir)
+    result = export(space.test_file, space.bundle_dir, space.params)
+    assert (result["exported"], result["logged"]) == (False, False)  # already there: idempotent
+
+
+@pytest.mark.slow
+def test_current_bundle_missing_from_the_run_is_logged(champion_workspace, tmp_path, folder_bytes):
+    space = champion_workspace
+    client = MlflowClient()
+    run_id = client.get_model_version(space.params["mlflow"]["registered_model"], 1).run_id
+    artifacts = Path(local_file_uri_to_path(client.get_run(run_id).info.artifact_uri))
+    shutil.rmtree(artifacts / BUNDLE_ARTIFACT_PATH)
+    before = folder_bytes(space.bundle_dir)
+
+    result = export(space.test_file, space.bundle_dir, space.params)
+
+    assert (result["exported"], result["logged"]) == (False, True)
+    assert folder_bytes(space.bundle_dir) == before
+    assert logged_bundle(space, tmp_path) == before
+
+
+@pytest.mark.slow
+def test_failed_logging_leaves_the_previous_bundle(
+    champion_workspace, tmp_path, monkeypatch, folder_bytes
+):
+    space = champion_workspace
+    bundle = old_bundle(tmp_path / "bundle")
+    before = folder_bytes(bundle)
+
+    def unreachable(*_arguments, **_options):
+        raise OSError("tracking server unreachable (simulated)")
+
+    monkeypatch.setattr(MlflowClient, "list_artifacts", unreachable)
+    monkeypatch.setattr(MlflowClient, "log_artifacts", unreachable)
+    result = export_command(space, bundle)
+
+    assert result.exit_code == 1
+    assert "cannot log the bundle" in result.output
+    assert folder_bytes(bundle) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bundle"]
 
 
 @pytest.mark.slow

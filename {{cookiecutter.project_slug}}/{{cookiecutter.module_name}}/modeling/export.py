@@ -11,6 +11,10 @@ The ONNX model must agree with scikit-learn on the test split (same labels, prob
 1e-4), or nothing is written. The new bundle is built in a temporary folder beside the old one and
 swapped in with renames, so a failure at any point leaves the served bundle as it was. If the
 bundle already holds the champion's version, the stage leaves it untouched.
+
+The bundle is also logged to the champion's MLflow run, under `bundle/`, before the swap, so a
+server can fetch the model of `models:/<name>@champion` from the tracking server instead of this
+folder. When the local bundle is already current, it is logged only if the run lacks it.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+# Where the bundle goes among the champion run's artifacts, for whatever serves the model.
+BUNDLE_ARTIFACT_PATH = "bundle"
 # Bumped when metadata.json changes in a way its readers must know about.
 BUNDLE_FORMAT_VERSION = 1
 INPUT_NAME = "input"
@@ -212,6 +218,43 @@ def replace_bundle(bundle_dir: Path, files: dict[str, bytes]) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
+def read_bundle(bundle_dir: Path) -> dict[str, bytes]:
+    """The files of an exported bundle, by name."""
+    return {name: (bundle_dir / name).read_bytes() for name in (MODEL_FILE, METADATA_FILE)}
+
+
+def bundle_is_logged(client: MlflowClient, run_id: str, files: dict[str, bytes]) -> bool:
+    """Whether the run's `bundle/` artifacts already are `files` (same metadata, same sizes)."""
+    listed = {
+        info.path: info.file_size
+        for info in client.list_artifacts(run_id, BUNDLE_ARTIFACT_PATH)
+        if not info.is_dir
+    }
+    for name, content in files.items():
+        size = listed.get(f"{BUNDLE_ARTIFACT_PATH}/{name}", -1)
+        if size is not None and size != len(content):  # None: the store does not say
+            return False
+    # metadata.json holds the model's sha256: equal metadata means the same bundle.
+    with tempfile.TemporaryDirectory() as scratch:
+        path = f"{BUNDLE_ARTIFACT_PATH}/{METADATA_FILE}"
+        logged = Path(client.download_artifacts(run_id, path, scratch))
+        return logged.read_bytes() == files[METADATA_FILE]
+
+
+def log_bundle(client: MlflowClient, run_id: str, files: dict[str, bytes]) -> bool:
+    """Log `files` as the run's `bundle/` artifacts unless they are there; True if logged."""
+    try:
+        if bundle_is_logged(client, run_id, files):
+            return False
+        with tempfile.TemporaryDirectory() as scratch:
+            for name, content in files.items():
+                (Path(scratch) / name).write_bytes(content)
+            client.log_artifacts(run_id, scratch, BUNDLE_ARTIFACT_PATH)
+    except Exception as error:  # MLflow raises its own, OS and HTTP errors alike
+        raise ExportError(f"cannot log the bundle to run {run_id}: {error}") from error
+    return True
+
+
 def export(test_path: Path, bundle_dir: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Export the champion to `bundle_dir` unless it is already there; return what was done."""
     name = params["mlflow"]["registered_model"]
@@ -224,10 +267,17 @@ def export(test_path: Path, bundle_dir: Path, params: dict[str, Any]) -> dict[st
             "run the `evaluate` stage until a candidate passes the gate"
         )
     recover_interrupted_swap(bundle_dir)
-    if bundle_version(bundle_dir) == (name, champion):
-        return {"exported": False, "registered_model": name, "model_version": champion}
-
     model_version = client.get_model_version(name, champion)
+    if bundle_version(bundle_dir) == (name, champion):
+        logged = log_bundle(client, model_version.run_id, read_bundle(bundle_dir))
+        return {
+            "exported": False,
+            "logged": logged,
+            "registered_model": name,
+            "model_version": champion,
+            "run_id": model_version.run_id,
+        }
+
     model = mlflow.sklearn.load_model(f"models:/{name}/{champion}")
     run = client.get_run(model_version.run_id)
     schema = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{FEATURE_SCHEMA_ARTIFACT}")
@@ -249,14 +299,21 @@ def export(test_path: Path, bundle_dir: Path, params: dict[str, Any]) -> dict[st
         onnx_model=onnx_model,
         parity=parity,
     )
-    replace_bundle(
-        bundle_dir,
-        {
-            MODEL_FILE: onnx_model,
-            METADATA_FILE: (json.dumps(metadata, indent=2) + "\n").encode("utf-8"),
-        },
-    )
-    return {"exported": True, "registered_model": name, "model_version": champion, **parity}
+    files = {
+        MODEL_FILE: onnx_model,
+        METADATA_FILE: (json.dumps(metadata, indent=2) + "\n").encode("utf-8"),
+    }
+    # Logged first: if that fails, the served bundle has not changed yet.
+    logged = log_bundle(client, run.info.run_id, files)
+    replace_bundle(bundle_dir, files)
+    return {
+        "exported": True,
+        "logged": logged,
+        "registered_model": name,
+        "model_version": champion,
+        "run_id": run.info.run_id,
+        **parity,
+    }
 
 
 @app.command()
@@ -280,6 +337,8 @@ def main(
         )
     else:
         typer.echo(f"export: {bundle_dir} already holds {model}; left as it is")
+    if result["logged"]:
+        typer.echo(f"export: logged as {BUNDLE_ARTIFACT_PATH}/ of run {result['run_id']}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,131 @@
+"""Load test of the prediction service with Locust: `make loadtest` (the service must be running,
+e.g. `make serve` in another terminal).
+
+Each simulated user posts single records to /predict, and now and then a small batch. Records are
+drawn inside each feature's training range, read from the service's own `GET /model`, so the file
+works against any deployed bundle without the dataset. `--cache-hit-rate` is the share of requests
+that repeat one of a few records already sent (a warm cache answers them); the rest are new.
+
+The run fails (exit code 1) when the 99th percentile of response time exceeds `--p99-ms` or any
+request fails, so CI can use it as a gate:
+
+    uv run locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 \\
+        --users 16 --spawn-rate 16 --run-time 30s --p99-ms 100 --cache-hit-rate 0.5
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from typing import Any, ClassVar
+
+from locust import HttpUser, between, events, task
+from locust.env import Environment
+
+logger = logging.getLogger(__name__)
+
+# Records that users repeat to produce cache hits; few, so each is soon cached.
+REPEATED_RECORDS = 20
+BATCH_SIZE = 16
+# X-Cache answers of /predict, when the service has a cache: the hit rate actually observed.
+CACHE_ANSWERS: Counter[str] = Counter()
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    parser.add_argument(
+        "--p99-ms",
+        type=float,
+        default=100.0,
+        env_var="LOADTEST_P99_MS",
+        help="Fail the run when the 99th percentile response time exceeds this (ms)",
+    )
+    parser.add_argument(
+        "--cache-hit-rate",
+        type=float,
+        default=0.0,
+        env_var="LOADTEST_CACHE_HIT_RATE",
+        help="Share of requests (0 to 1) that repeat an earlier record",
+    )
+
+
+class Features:
+    """Names and training ranges of the served model's features, read once per process."""
+
+    ranges: ClassVar[list[tuple[str, float, float]]] = []
+    repeated: ClassVar[list[dict[str, float]]] = []
+
+    @classmethod
+    def load(cls, client: Any) -> None:
+        if cls.ranges:
+            return
+        with client.get("/model", name="/model", catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"/model answered {response.status_code}: is a model loaded?")
+                raise RuntimeError("the service has no model: start it with a bundle first")
+            features = response.json()["features"]
+        cls.ranges = [
+            (feature["name"], feature.get("min") or 0.0, feature.get("max") or 1.0)
+            for feature in features
+        ]
+        cls.repeated = [cls.random_record() for _ in range(REPEATED_RECORDS)]
+
+    @classmethod
+    def random_record(cls) -> dict[str, float]:
+        return {name: random.uniform(low, high) for name, low, high in cls.ranges}
+
+    @classmethod
+    def record(cls, hit_rate: float) -> dict[str, float]:
+        if random.random() < hit_rate:
+            return random.choice(cls.repeated)
+        return cls.random_record()
+
+
+class PredictionUser(HttpUser):
+    wait_time = between(0, 0.01)
+
+    def on_start(self) -> None:
+        Features.load(self.client)
+        self.hit_rate = min(max(self.environment.parsed_options.cache_hit_rate, 0.0), 1.0)
+
+    @task(10)
+    def predict_one(self) -> None:
+        response = self.client.post(
+            "/predict", json=Features.record(self.hit_rate), name="/predict"
+        )
+        if "X-Cache" in response.headers:
+            CACHE_ANSWERS[response.headers["X-Cache"]] += 1
+
+    @task(1)
+    def predict_batch(self) -> None:
+        records = [Features.record(self.hit_rate) for _ in range(BATCH_SIZE)]
+        self.client.post("/predict/batch", json={"records": records}, name="/predict/batch")
+
+
+@events.quitting.add_listener
+def check_thresholds(environment: Environment, **_kwargs: Any) -> None:
+    """Turn the run into a pass or fail on the p99 threshold and on failed requests."""
+    total = environment.stats.total
+    if total.num_requests == 0:
+        logger.error("no request was made")
+        environment.process_exit_code = 1
+        return
+    p99 = total.get_response_time_percentile(0.99)
+    limit = environment.parsed_options.p99_ms
+    cached = sum(CACHE_ANSWERS.values())
+    observed = f"{100 * CACHE_ANSWERS['hit'] / cached:.0f}%" if cached else "n/a (no cache)"
+    logger.info(
+        "%d requests, %.1f req/s, p50 %s ms, p99 %s ms (limit %.0f ms), %d failures, "
+        "cache hit rate of /predict %s",
+        total.num_requests,
+        total.total_rps,
+        total.get_response_time_percentile(0.5),
+        p99,
+        limit,
+        total.num_failures,
+        observed,
+    )
+    if total.num_failures or p99 > limit:
+        logger.error("load test failed: p99 %s ms > %.0f ms or requests failed", p99, limit)
+        environment.process_exit_code = 1
