@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,6 +42,18 @@ class ApiBundle:
     def copy_to(self, folder: Path) -> Path:
         """A private copy of the bundle, for tests that damage it."""
         return Path(shutil.copytree(self.directory, folder / "bundle"))
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """A function giving a loopback port nobody listens on now, for servers the tests start."""
+
+    def pick() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    return pick
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -406,19 +405,13 @@ print(",".join(m for m in {PIPELINE_STACK!r} if m in sys.modules))
     assert done.stdout.strip() == ""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def uv_executable() -> str | None:
     private = PROJ_ROOT / ".tools" / "bin" / "uv"
     return shutil.which("uv") or (str(private) if private.is_file() else None)
 
 
 @pytest.mark.slow
-def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle):
+def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle, free_port):
     """`uv sync --no-default-groups --group serve` is enough to run the service."""
     uv = uv_executable()
     if uv is None:

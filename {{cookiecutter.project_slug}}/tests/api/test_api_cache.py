@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,12 @@ REDIS_SERVER = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class RedisServer:
     """A throw-away redis-server process on 127.0.0.1."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = port
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
@@ -91,10 +84,10 @@ class RedisServer:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+def redis_server(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[RedisServer]:
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
+    server = RedisServer(tmp_path, free_port())
     server.start()
     try:
         yield server
@@ -208,7 +201,7 @@ def test_service_answers_when_redis_hangs(api_settings, api_bundle, monkeypatch,
 
 
 def test_service_answers_when_redis_is_down_from_the_start(
-    api_settings, api_bundle, monkeypatch, caplog
+    api_settings, api_bundle, monkeypatch, caplog, free_port
 ):
     closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with cached_client(api_settings, monkeypatch, closed) as client:

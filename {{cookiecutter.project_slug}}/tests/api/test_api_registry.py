@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,10 @@ from {{ cookiecutter.module_name }}.api.settings import (
 CHAMPION = "champion"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+) -> Iterator[str]:
     """The URL of a throw-away `mlflow server` on 127.0.0.1, stopped after the module."""
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
@@ -260,7 +256,7 @@ def test_malformed_model_uri_is_not_ready(api_settings, tmp_path):
     assert "is not of the form models:/<name>@<alias>" in not_ready_reason(settings)
 
 
-def test_unreachable_server_is_not_ready(api_settings, tmp_path):
+def test_unreachable_server_is_not_ready(api_settings, tmp_path, free_port):
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings = registry_settings(api_settings, tmp_path, f"models:/m@{CHAMPION}", closed)
     assert f"cannot reach the MLflow tracking server at {closed}" in not_ready_reason(settings)
