@@ -1,23 +1,22 @@
-"""Every path and setting location of the project, in one place.
+"""Every path, shared name and tool default of the project, in one place.
 
-Other modules import these constants instead of building paths by hand, so moving a folder is a
-one-line change here. Paths are absolute, derived from this file's location, so code works from
-any working directory (the pipeline, the tests, a notebook).
+Other modules import these constants instead of building paths or repeating names, so moving a
+folder or renaming an artifact is a one-line change here. Paths are absolute, derived from this
+file's location, so code works from any working directory (the pipeline, the tests, a notebook).
+
+Importing this module (the package's `__init__` does it first) loads `.env`, then gives each tool
+setting in TOOL_DEFAULTS its default unless the environment or `.env` already sets it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-import yaml
 from dotenv import load_dotenv
 
 PROJ_ROOT = Path(__file__).resolve().parents[1]
-
-# Settings from a local .env (never committed) override nothing already set in the environment.
-load_dotenv(PROJ_ROOT / ".env", override=False)
+ENV_FILE = PROJ_ROOT / ".env"
 PARAMS_FILE = PROJ_ROOT / "params.yaml"
 
 DATA_DIR = PROJ_ROOT / "data"
@@ -34,24 +33,66 @@ EXPECTATIONS_DIR = PROJ_ROOT / "expectations"
 EXPECTATION_SUITE = EXPECTATIONS_DIR / "raw_data.json"
 
 MODELS_DIR = PROJ_ROOT / "models"
+# `train` writes the fitted candidate, `export` its ONNX bundle, `promote` installs a winning
+# bundle as the served one; `make fetch-model` downloads a registered bundle.
 CANDIDATE_DIR = MODELS_DIR / "candidate"
+CANDIDATE_BUNDLE_DIR = MODELS_DIR / "candidate_bundle"
 BUNDLE_DIR = MODELS_DIR / "bundle"
+FETCHED_BUNDLE_DIR = MODELS_DIR / "fetched"
 
 REPORTS_DIR = PROJ_ROOT / "reports"
 FIGURES_DIR = REPORTS_DIR / "figures"
 PLOTS_DIR = REPORTS_DIR / "plots"
 VALIDATION_DIR = REPORTS_DIR / "validation"
 METRICS_FILE = REPORTS_DIR / "metrics.json"
-GATE_FILE = REPORTS_DIR / "gate.json"
+PROMOTION_FILE = REPORTS_DIR / "promotion.json"
 EMISSIONS_FILE = REPORTS_DIR / "emissions.csv"
+{%- if cookiecutter.use_monitoring %}
+# Monitoring: the service logs each prediction in PREDICTION_LOG; `make drift` compares recent
+# ones with the training data and writes its reports to DRIFT_DIR, with DRIFT_SUMMARY (drift.json)
+# for the service to publish as metrics.
+PREDICTION_LOG = DATA_DIR / "monitoring" / "predictions.sqlite"
+GROUND_TRUTH_FILE = DATA_DIR / "monitoring" / "ground_truth.csv"
+DRIFT_DIR = REPORTS_DIR / "drift"
+DRIFT_SUMMARY = DRIFT_DIR / "drift.json"
+{%- endif %}
 
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 REFERENCES_DIR = PROJ_ROOT / "references"
 DOCS_DIR = PROJ_ROOT / "docs"
+# Hugging Face-format cards: the team writes them, the `card` stage fills their measured parts.
+MODEL_CARD = DOCS_DIR / "model-card.md"
+DATASET_CARD = DOCS_DIR / "dataset-card.md"
 
 # MLflow: an SQLite file in the project unless MLFLOW_TRACKING_URI points elsewhere.
 MLFLOW_DB = PROJ_ROOT / "mlflow.db"
 DEFAULT_MLFLOW_TRACKING_URI = f"sqlite:///{MLFLOW_DB}"
+# The registry alias of the served model, which always names the model in BUNDLE_DIR.
+CHAMPION_ALIAS = "champion"
+# Where a run keeps its scikit-learn model and its ONNX bundle among its artifacts.
+MODEL_ARTIFACT = "model"
+BUNDLE_ARTIFACT = "bundle"
+# Test-split metrics are logged to a run under this prefix, next to its `train_*` metrics.
+TEST_METRIC_PREFIX = "test_"
+# Set by `dvc exp run` for the stages of an experiment: experiments never move the champion.
+EXPERIMENT_VARIABLE = "DVC_EXP_NAME"
+
+# Tool settings the project chooses; the environment or `.env` overrides each of them.
+TOOL_DEFAULTS = {
+    # Telemetry and analytics of the tools stay off.
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "False",
+    # Quiet tools: no progress bars in the pipeline's logs, CodeCarbon's errors only.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "CODECARBON_LOG_LEVEL": "error",
+}
+
+# .env first (it never overrides the real environment), then the defaults for what is still unset.
+load_dotenv(ENV_FILE, override=False)
+for _name, _value in TOOL_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
 
 
 def mlflow_tracking_uri() -> str:
@@ -59,10 +100,12 @@ def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_MLFLOW_TRACKING_URI
 
 
-def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """Read params.yaml, the single home of every tunable of the pipeline."""
-    with path.open(encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)
-    if not isinstance(params, dict):
-        raise ValueError(f"{path} must hold a mapping of sections, got {type(params).__name__}")
-    return params
+def running_experiment() -> str | None:
+    """The name of the `dvc exp run` experiment this process belongs to, None outside one."""
+    return os.environ.get(EXPERIMENT_VARIABLE) or None
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the project when it is inside it, for messages and reports."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(PROJ_ROOT)) if resolved.is_relative_to(PROJ_ROOT) else str(path)

@@ -2,35 +2,35 @@
 
 The default source is scikit-learn's breast-cancer data, which ships with the package, so the
 pipeline runs offline. A team points `data.source: csv` and `data.csv` in params.yaml at its own
-file or http(s) URL. Column names are made into clean identifiers. The raw file is written once
-per run and made read-only: later stages read it, none changes it.
+comma-separated file or http(s) URL. Column names are made into clean identifiers. A file that is
+not a readable CSV stops the stage with one line saying what is wrong with it. The raw file is
+written read-only: later stages read it, none changes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import stat
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import typer
 
-from {{ cookiecutter.module_name }}.config import (
-    PROJ_ROOT,
-    RAW_DATASET,
-    RAW_METADATA,
-    load_params,
-)
+from .bundle import file_digest
+from .config import PARAMS_FILE, PROJ_ROOT, RAW_DATASET, RAW_METADATA
+from .errors import PipelineError, reported
+from .params import DataParams, load_params
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
+# Separators people use instead of commas: a file that uses one reads as a single column.
+OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
-class DataError(ValueError):
+
+class DataError(PipelineError):
     """The raw data cannot be acquired as configured."""
 
 
@@ -52,6 +52,31 @@ def builtin_dataset(target: str) -> pd.DataFrame:
     return frame
 
 
+def read_csv_file(path: Path, shown: str) -> pd.DataFrame:
+    """Read a comma-separated file; DataError says in one line why it cannot be read."""
+    try:
+        frame = pd.read_csv(path, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{shown} is empty") from None
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{shown} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}): is it a CSV file?"
+        ) from None
+    except pd.errors.ParserError as error:
+        detail = (
+            str(error).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        )
+        raise DataError(f"{shown} is not a regular CSV file: {detail}") from None
+    if len(frame.columns) == 1:
+        for separator, name in OTHER_SEPARATORS.items():
+            if separator in str(frame.columns[0]):
+                raise DataError(f"{shown} separates its values with {name}; use commas")
+    if frame.empty:
+        raise DataError(f"{shown} has a header but no rows")
+    return frame
+
+
 def read_csv_source(location: str, target: str) -> pd.DataFrame:
     """Read a CSV from a path (relative to the project) or an http(s) URL."""
     if not location:
@@ -62,38 +87,29 @@ def read_csv_source(location: str, target: str) -> pd.DataFrame:
             try:
                 urllib.request.urlretrieve(location, local)
             except OSError as error:
-                raise DataError(f"could not download {location}: {error}") from error
-            frame = pd.read_csv(local)
+                raise DataError(f"could not download {location}: {error}") from None
+            frame = read_csv_file(local, location)
     else:
         path = Path(location)
         path = path if path.is_absolute() else PROJ_ROOT / path
         if not path.is_file():
             raise DataError(f"data.csv points at {path}, which is not a file")
-        frame = pd.read_csv(path)
+        frame = read_csv_file(path, location)
     frame = frame.rename(columns=clean_name)
     if clean_name(target) not in frame.columns:
-        raise DataError(f"the target column {target!r} is not in {location}")
-    if frame.empty:
-        raise DataError(f"{location} holds no rows")
+        raise DataError(f"the target column {target!r} (data.target) is not in {location}")
     return frame
 
 
-def load_source(data_params: dict[str, Any]) -> pd.DataFrame:
+def load_source(params: DataParams) -> pd.DataFrame:
     """The raw dataset as configured in the `data` section of params.yaml."""
-    source, target = data_params["source"], data_params["target"]
-    if source == "builtin":
-        return builtin_dataset(target)
-    if source == "csv":
-        return read_csv_source(str(data_params.get("csv") or ""), target)
-    raise DataError(f"data.source must be builtin or csv, not {source!r}")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    # ---- TEAM: your data source. Add a choice to DataParams.source in params.py, read it here.
+    if params.source == "csv":
+        frame = read_csv_source(params.csv, params.target)
+    else:
+        frame = builtin_dataset(params.target)
+    # ---- end TEAM ----
+    return frame
 
 
 def write_raw(frame: pd.DataFrame, output_path: Path, metadata_path: Path, source: str) -> dict:
@@ -106,7 +122,7 @@ def write_raw(frame: pd.DataFrame, output_path: Path, metadata_path: Path, sourc
     output_path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     metadata = {
         "source": source,
-        "sha256": file_sha256(output_path),
+        "sha256": file_digest(output_path),
         "rows": len(frame),
         "columns": list(frame.columns),
     }
@@ -118,16 +134,14 @@ def write_raw(frame: pd.DataFrame, output_path: Path, metadata_path: Path, sourc
 def main(
     output_path: Path = RAW_DATASET,
     metadata_path: Path = RAW_METADATA,
+    params_file: Path = PARAMS_FILE,
 ) -> None:
     """Acquire the raw dataset named in params.yaml."""
-    data_params = load_params()["data"]
-    try:
-        frame = load_source(data_params)
-    except DataError as error:
-        typer.echo(f"data: {error}", err=True)
-        raise typer.Exit(1) from error
-    source = data_params.get("csv") if data_params["source"] == "csv" else "builtin"
-    metadata = write_raw(frame, output_path, metadata_path, str(source))
+    with reported("data"):
+        params = load_params(params_file).data
+        frame = load_source(params)
+    source = params.csv if params.source == "csv" else "builtin"
+    metadata = write_raw(frame, output_path, metadata_path, source)
     typer.echo(f"data: {metadata['rows']} rows, sha256 {metadata['sha256'][:12]} -> {output_path}")
 
 

@@ -13,23 +13,25 @@ import pandas as pd
 import typer
 from sklearn.model_selection import train_test_split
 
-from {{ cookiecutter.module_name }}.config import (
-    RAW_DATASET,
-    TEST_FILE,
-    TRAIN_FILE,
-    load_params,
-)
+from .config import PARAMS_FILE, RAW_DATASET, TEST_FILE, TRAIN_FILE
+from .errors import reported
+from .params import FeaturesParams, load_params
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def split(
-    frame: pd.DataFrame, target: str, test_size: float, random_state: int
+    frame: pd.DataFrame, target: str, params: FeaturesParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Deduplicate, then split stratified on `target`."""
+    # ---- TEAM: your feature engineering, on `frame`, before the split. ----
     unique = frame.drop_duplicates().reset_index(drop=True)
+    # ---- end TEAM ----
     train, test = train_test_split(
-        unique, test_size=test_size, random_state=random_state, stratify=unique[target]
+        unique,
+        test_size=params.test_size,
+        random_state=params.random_state,
+        stratify=unique[target],
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
@@ -39,16 +41,12 @@ def main(
     input_path: Path = RAW_DATASET,
     train_path: Path = TRAIN_FILE,
     test_path: Path = TEST_FILE,
+    params_file: Path = PARAMS_FILE,
 ) -> None:
     """Write the train and test splits."""
-    params = load_params()
-    frame = pd.read_csv(input_path)
-    train, test = split(
-        frame,
-        params["data"]["target"],
-        params["features"]["test_size"],
-        params["features"]["random_state"],
-    )
+    with reported("features"):
+        params = load_params(params_file)
+    train, test = split(pd.read_csv(input_path), params.data.target, params.features)
     train_path.parent.mkdir(parents=True, exist_ok=True)
     train.to_csv(train_path, index=False)
     test.to_csv(test_path, index=False)

@@ -7,21 +7,16 @@ written, and its data, models, reports and mlflow.db are never touched.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.module_name }}.config import (
-    load_params,
-)
 from {{ cookiecutter.module_name }}.dataset import (
     builtin_dataset,
     write_raw,
@@ -36,10 +31,20 @@ from {{ cookiecutter.module_name }}.modeling.evaluate import (
 from {{ cookiecutter.module_name }}.modeling.export import (
     export,
 )
+from {{ cookiecutter.module_name }}.modeling.promote import (
+    Promotion,
+    promote,
+)
+from {{ cookiecutter.module_name }}.modeling.splits import (
+    features_and_labels,
+)
 from {{ cookiecutter.module_name }}.modeling.train import (
     build_model,
-    features_and_labels,
     train,
+)
+from {{ cookiecutter.module_name }}.params import (
+    Params,
+    load_params,
 )
 
 
@@ -55,7 +60,7 @@ class Workspace:
     """The pipeline's files, laid out under a temporary folder."""
 
     root: Path
-    params: dict[str, Any]
+    params: Params
 
     @property
     def tracking_uri(self) -> str:
@@ -74,10 +79,6 @@ class Workspace:
         return self.root / "data" / "test.csv"
 
     @property
-    def candidate_dir(self) -> Path:
-        return self.root / "models" / "candidate"
-
-    @property
     def bundle_dir(self) -> Path:
         return self.root / "models" / "bundle"
 
@@ -88,63 +89,66 @@ class Workspace:
     @property
     def reports(self) -> Reports:
         folder = self.root / "reports"
-        return Reports(
-            metrics_file=folder / "metrics.json",
-            plots_dir=folder / "plots",
-            figures_dir=folder / "figures",
-            gate_file=folder / "gate.json",
-        )
+        return Reports(folder / "metrics.json", folder / "plots", folder / "figures")
 
-    def write_params(self, params: dict[str, Any]) -> Path:
+    def write_params(self, params: Params | None = None) -> Path:
         """A params.yaml for the command-line tests."""
         path = self.root / "params.yaml"
-        path.write_text(yaml.safe_dump(params), encoding="utf-8")
+        path.write_text(yaml.safe_dump((params or self.params).model_dump()), encoding="utf-8")
         return path
 
+    def run_pipeline(self, params: Params | None = None, name: str = "candidate") -> Promotion:
+        """train -> evaluate -> export -> promote, as DVC runs them; the candidate's folders
+        are models/<name> and models/<name>_bundle."""
+        params = params or self.params
+        candidate_dir = self.root / "models" / name
+        candidate_bundle = self.root / "models" / f"{name}_bundle"
+        train(self.train_file, self.raw_metadata, candidate_dir, self.emissions_file, params)
+        data = params.data
+        evaluate(candidate_dir, self.test_file, data.target, data.positive_label, self.reports)
+        export(candidate_dir, self.test_file, self.reports.metrics_file, candidate_bundle, params)
+        return promote(candidate_bundle, self.bundle_dir, self.test_file, params)
 
-def project_params() -> dict[str, Any]:
-    """A private copy of the project's params.yaml, free to change in a test."""
-    return copy.deepcopy(load_params())
 
-
-def make_workspace(root: Path, params: dict[str, Any]) -> Workspace:
+def make_workspace(root: Path, params: Params) -> Workspace:
     """Write the raw data's metadata and the train/test splits, as the data stages would."""
     workspace = Workspace(root, params)
-    target = params["data"]["target"]
-    frame = builtin_dataset(target)
+    frame = builtin_dataset(params.data.target)
     write_raw(frame, root / "data" / "dataset.csv", workspace.raw_metadata, "builtin")
-    train_split, test_split = split(
-        frame, target, params["features"]["test_size"], params["features"]["random_state"]
-    )
+    train_split, test_split = split(frame, params.data.target, params.features)
     train_split.to_csv(workspace.train_file, index=False)
     test_split.to_csv(workspace.test_file, index=False)
     return workspace
 
 
 @pytest.fixture
-def params() -> dict[str, Any]:
-    return project_params()
+def params() -> Params:
+    return load_params()
+
+
+@pytest.fixture
+def with_train() -> Callable[..., Params]:
+    """`with_train(params, **changes)`: a copy of `params` with `train` settings changed."""
+
+    def changed(params: Params, **changes) -> Params:
+        return params.model_copy(update={"train": params.train.model_copy(update=changes)})
+
+    return changed
 
 
 @pytest.fixture(scope="session")
 def splits() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The builtin data's train and test splits, as the `features` stage makes them."""
-    params = project_params()
-    target = params["data"]["target"]
-    return split(
-        builtin_dataset(target),
-        target,
-        params["features"]["test_size"],
-        params["features"]["random_state"],
-    )
+    params = load_params()
+    return split(builtin_dataset(params.data.target), params.data.target, params.features)
 
 
 @pytest.fixture(scope="session")
 def fitted_model(splits):
     """The configured model fitted on the train split, without MLflow or CodeCarbon."""
-    params = project_params()
-    features, labels = features_and_labels(splits[0], params["data"]["target"])
-    return build_model(params["train"]).fit(features, labels)
+    params = load_params()
+    features, labels = features_and_labels(splits[0], params.data.target)
+    return build_model(params.train).fit(features, labels)
 
 
 @contextmanager
@@ -153,6 +157,7 @@ def tracking_at(uri: str) -> Iterator[None]:
     back afterwards, so no test sees another's database."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.delenv("DVC_EXP_NAME", raising=False)
         mlflow.set_tracking_uri(uri)
         try:
             yield
@@ -170,17 +175,12 @@ def workspace(tmp_path, params) -> Iterator[Workspace]:
 
 @pytest.fixture(scope="session")
 def champion_workspace_once(tmp_path_factory) -> Workspace:
-    """A pipeline run once through train, evaluate and export: version 1 is the champion and
-    the bundle holds it. Tests may add versions but must not move the alias."""
-    params = project_params()
-    space = make_workspace(tmp_path_factory.mktemp("champion"), params)
+    """A pipeline run once through train, evaluate, export and promote: version 1 is the
+    champion and models/bundle holds it. Tests may add versions but must not move the alias."""
+    space = make_workspace(tmp_path_factory.mktemp("champion"), load_params())
     with tracking_at(space.tracking_uri):
-        train(
-            space.train_file, space.raw_metadata, space.candidate_dir, space.emissions_file, params
-        )
-        gate = evaluate(space.candidate_dir, space.test_file, params, space.reports)
-        assert gate["promoted"], gate["reasons"]
-        export(space.test_file, space.bundle_dir, params)
+        decision = space.run_pipeline()
+        assert decision.promoted, decision.reasons
     return space
 
 
@@ -201,24 +201,6 @@ def read_folder(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def folder_bytes():
+def folder_bytes() -> Callable[[Path], dict[str, bytes]]:
     """`folder_bytes(path)`: a folder's files and contents, to check it did not change."""
     return read_folder
-
-
-@pytest.fixture
-def train_candidate():
-    """`train_candidate(workspace, params, name)`: train into models/<name>; return the folder."""
-
-    def train_into(workspace: Workspace, params: dict[str, Any], name: str) -> Path:
-        candidate_dir = workspace.root / "models" / name
-        train(
-            workspace.train_file,
-            workspace.raw_metadata,
-            candidate_dir,
-            workspace.emissions_file,
-            params,
-        )
-        return candidate_dir
-
-    return train_into

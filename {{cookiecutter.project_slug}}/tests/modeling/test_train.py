@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import joblib
 import mlflow
 import numpy as np
 import pandas as pd
@@ -14,15 +11,21 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from {{ cookiecutter.module_name }}.modeling.evaluate import (
+from {{ cookiecutter.module_name }}.errors import (
+    PipelineError,
+)
+from {{ cookiecutter.module_name }}.modeling.candidate import (
+    read_candidate,
+)
+from {{ cookiecutter.module_name }}.modeling.scoring import (
     compute_metrics,
-    positive_scores,
+    positive_column,
+)
+from {{ cookiecutter.module_name }}.modeling.splits import (
+    features_and_labels,
 )
 from {{ cookiecutter.module_name }}.modeling.train import (
-    MODEL_FILE,
-    RUN_FILE,
     build_model,
-    features_and_labels,
     git_commit,
     read_data_hash,
 )
@@ -37,42 +40,45 @@ SIZE_FEATURES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("kind", "classifier_type"),
-    [("random_forest", RandomForestClassifier), ("logistic_regression", LogisticRegression)],
-)
-def test_model_is_scaling_then_the_chosen_classifier(params, splits, kind, classifier_type):
-    model = build_model({**params["train"], "model": kind})
-    assert isinstance(model.steps[0][1], StandardScaler)
-    assert isinstance(model.steps[-1][1], classifier_type)
-    features, labels = features_and_labels(splits[0], params["data"]["target"])
-    assert set(model.fit(features, labels).classes_) == set(labels)
+def malignancy(model, features: pd.DataFrame, positive: str) -> np.ndarray:
+    return model.predict_proba(features)[:, positive_column(model.classes_, positive)]
 
 
-def test_unknown_model_kind_is_refused(params):
-    with pytest.raises(ValueError, match=r"train\.model"):
-        build_model({**params["train"], "model": "gradient_boosting"})
+def test_forest_is_unscaled_and_regression_is_scaled(params, splits, with_train):
+    forest = build_model(with_train(params, model="random_forest").train)
+    assert [type(step) for _, step in forest.steps] == [RandomForestClassifier]
+    regression = build_model(with_train(params, model="logistic_regression").train)
+    assert [type(step) for _, step in regression.steps] == [StandardScaler, LogisticRegression]
+    features, labels = features_and_labels(splits[0], params.data.target)
+    assert set(regression.fit(features, labels).classes_) == set(labels)
+
+
+def test_parameters_reach_the_classifier(params, with_train):
+    forest = build_model(with_train(params, n_estimators=7, max_depth=None, random_state=5).train)
+    classifier = forest.steps[-1][1]
+    assert (classifier.n_estimators, classifier.max_depth, classifier.random_state) == (7, None, 5)
+    regression = build_model(with_train(params, model="logistic_regression", C=1e-6).train)
+    assert regression.steps[-1][1].C == 1e-6
 
 
 def test_model_reaches_every_gate_threshold(params, splits, fitted_model):
-    features, labels = features_and_labels(splits[1], params["data"]["target"])
-    positive = params["data"]["positive_label"]
+    features, labels = features_and_labels(splits[1], params.data.target)
+    positive = params.data.positive_label
     metrics = compute_metrics(
         labels,
         fitted_model.predict(features),
-        positive_scores(fitted_model, features, positive),
+        malignancy(fitted_model, features, positive),
         positive,
     )
-    gate = params["gate"]
-    assert metrics["accuracy"] >= gate["min_accuracy"]
-    assert metrics["f1"] >= gate["min_f1"]
-    assert metrics["roc_auc"] >= gate["min_roc_auc"]
+    assert metrics["accuracy"] >= params.gate.min_accuracy
+    assert metrics["f1"] >= params.gate.min_f1
+    assert metrics["roc_auc"] >= params.gate.min_roc_auc
 
 
 @pytest.mark.parametrize("factor", [0.999, 1.001])
 def test_tiny_texture_change_keeps_every_prediction(params, splits, fitted_model, factor):
     """Invariance: a 0.1% change of one measurement is noise, not a new diagnosis."""
-    features, _ = features_and_labels(splits[1], params["data"]["target"])
+    features, _ = features_and_labels(splits[1], params.data.target)
     nudged = features.assign(mean_texture=features["mean_texture"] * factor)
     np.testing.assert_array_equal(fitted_model.predict(nudged), fitted_model.predict(features))
 
@@ -80,14 +86,14 @@ def test_tiny_texture_change_keeps_every_prediction(params, splits, fitted_model
 def test_larger_tumours_look_more_malignant(params, splits, fitted_model):
     """Direction: growing the size measurements of benign-looking tumours by half never lowers,
     and on average clearly raises, the probability of malignancy."""
-    features, _ = features_and_labels(splits[1], params["data"]["target"])
-    positive = params["data"]["positive_label"]
+    features, _ = features_and_labels(splits[1], params.data.target)
+    positive = params.data.positive_label
     benign_looking = features[fitted_model.predict(features) != positive]
     assert len(benign_looking) > 10
     larger = benign_looking.copy()
     larger[SIZE_FEATURES] *= 1.5
-    before = positive_scores(fitted_model, benign_looking, positive)
-    after = positive_scores(fitted_model, larger, positive)
+    before = malignancy(fitted_model, benign_looking, positive)
+    after = malignancy(fitted_model, larger, positive)
     assert np.all(after >= before)
     assert np.mean(after - before) > 0.1
 
@@ -97,31 +103,34 @@ def test_git_commit_is_unknown_outside_a_repository(tmp_path):
 
 
 def test_missing_data_metadata_is_reported(tmp_path):
-    with pytest.raises(FileNotFoundError, match="data"):
+    with pytest.raises(PipelineError, match=r"dataset\.json"):
         read_data_hash(tmp_path / "dataset.json")
 
 
 @pytest.mark.slow
-def test_training_records_model_data_and_emissions(champion_workspace):
+def test_training_records_model_data_features_and_emissions(champion_workspace):
     space = champion_workspace
-    run_info = json.loads((space.candidate_dir / RUN_FILE).read_text(encoding="utf-8"))
-    data_sha256 = json.loads(space.raw_metadata.read_text(encoding="utf-8"))["sha256"]
-    assert run_info["data_sha256"] == data_sha256
+    model, run = read_candidate(space.root / "models" / "candidate")
+    data_sha256 = read_data_hash(space.raw_metadata)
+    assert run.data_sha256 == data_sha256
 
-    run = MlflowClient().get_run(run_info["run_id"])
-    assert run.data.params["data_sha256"] == data_sha256
-    assert run.data.tags["data_sha256"] == data_sha256
-    assert run.data.tags["git_commit"]
-    assert run.data.params["model"] == space.params["train"]["model"]
-    assert run.data.metrics["emissions_kg_co2eq"] >= 0
-    assert 0.9 <= run.data.metrics["train_accuracy"] <= 1.0
+    recorded = MlflowClient().get_run(run.run_id)
+    assert recorded.data.params["data_sha256"] == data_sha256
+    assert recorded.data.tags["data_sha256"] == data_sha256
+    assert recorded.data.tags["git_commit"] == run.git_commit
+    assert recorded.data.params["model"] == space.params.train.model
+    assert recorded.data.metrics["emissions_kg_co2eq"] >= 0
+    assert 0.9 <= recorded.data.metrics["train_accuracy"] <= 1.0
+    assert "emissions" in pd.read_csv(space.emissions_file).columns
 
-    emissions = pd.read_csv(space.emissions_file)
-    assert len(emissions) >= 1
-    assert "emissions" in emissions.columns
+    # The feature ranges that the service will enforce are those of the training split.
+    train_features, _ = features_and_labels(pd.read_csv(space.train_file), space.params.data.target)
+    assert [feature.name for feature in run.features] == list(train_features.columns)
+    for feature in run.features:
+        assert feature.min == train_features[feature.name].min()
+        assert feature.max == train_features[feature.name].max()
 
     # The MLflow model and the candidate file are the same model.
-    features, _ = features_and_labels(pd.read_csv(space.test_file), space.params["data"]["target"])
-    logged = mlflow.sklearn.load_model(run_info["model_uri"])
-    local = joblib.load(space.candidate_dir / MODEL_FILE)
-    np.testing.assert_array_equal(logged.predict(features), local.predict(features))
+    test_features, _ = features_and_labels(pd.read_csv(space.test_file), space.params.data.target)
+    logged = mlflow.sklearn.load_model(run.model_uri)
+    np.testing.assert_array_equal(logged.predict(test_features), model.predict(test_features))

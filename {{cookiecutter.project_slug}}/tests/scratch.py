@@ -1,5 +1,7 @@
 """A scratch copy of the project, for the pipeline's end-to-end tests and its benchmark.
 
+Test support, kept out of the package: `benchmarks/pipeline.py` imports it too.
+
 The copy holds the project's source files (what git tracks or would track), a fresh git and DVC
 repository and its own MLflow store, so running the pipeline there never touches the real data,
 models, runs or champion alias.
@@ -13,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from {{ cookiecutter.module_name }}.config import PROJ_ROOT
+from {{ cookiecutter.module_name }}.config import (
+    PROJ_ROOT,
+)
 
 
 def scratch_copy(destination: Path) -> dict[str, str]:

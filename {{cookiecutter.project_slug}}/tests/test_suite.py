@@ -1,0 +1,186 @@
+"""`python -m <package>.suite`: the suite it writes is met by its data, reads back through Great
+Expectations unchanged, and keeps one expectation per line.
+"""
+
+import json
+import math
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.module_name }}.dataset import (
+    builtin_dataset,
+)
+from {{ cookiecutter.module_name }}.params import (
+    load_params,
+)
+from {{ cookiecutter.module_name }}.suite import (
+    DEFAULT_MARGIN,
+    NUMBER_PATTERN,
+    app,
+    suite_document,
+    suite_text,
+    widened_range,
+)
+from {{ cookiecutter.module_name }}.validation import (
+    read_data,
+    read_suite,
+    run_suite,
+)
+
+TARGET = load_params().data.target
+runner = CliRunner()
+
+
+def invoke(*arguments):
+    result = runner.invoke(app, [str(argument) for argument in arguments])
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def default_frame():
+    return builtin_dataset(TARGET)
+
+
+@pytest.fixture(scope="module")
+def written(default_frame, tmp_path_factory):
+    """The default data as a CSV, and the suite the command writes from it."""
+    folder = tmp_path_factory.mktemp("suite")
+    data, suite = folder / "dataset.csv", folder / "raw_data.json"
+    default_frame.to_csv(data, index=False)
+    result = invoke("--input-path", data, "--output-path", suite)
+    assert result.exit_code == 0, result.output
+    return data, suite
+
+
+def test_one_expectation_per_line(written):
+    _data, suite = written
+    text = suite.read_text()
+    document = json.loads(text)
+    lines = [line.strip().rstrip(",") for line in text.splitlines()]
+    one_per_line = [json.loads(line) for line in lines if line.startswith('{"type": ')]
+    assert one_per_line == document["expectations"]
+    assert suite_text(document) == text
+
+
+def test_suite_reads_back_through_great_expectations_unchanged(written, tmp_path):
+    document = json.loads(written[1].read_text())
+    document["expectations"][0]["meta"] = {"notes": "a team's note"}
+    document["notes"] = "edited by hand"
+    suite = tmp_path / "suite.json"
+    suite.write_text(suite_text(document))
+
+    loaded = read_suite(suite)
+
+    assert [
+        {"type": item.expectation_type, "kwargs": item.configuration.kwargs}
+        | ({"meta": item.meta} if item.meta else {})
+        for item in loaded.expectations
+    ] == document["expectations"]
+    assert loaded.notes == "edited by hand"
+
+
+def test_data_meets_the_suite_written_from_it(default_frame, tmp_path):
+    frame = default_frame.head(300).copy()
+    frame.loc[7, "mean_texture"] = None  # a column with a few nulls gets a `mostly`
+    frame["worst_area"] = frame["worst_area"].round().astype(int)  # integer bounds
+    data, suite = tmp_path / "data.csv", tmp_path / "suite.json"
+    frame.to_csv(data, index=False)
+
+    assert invoke("--input-path", data, "--output-path", suite, "--margin", "0").exit_code == 0
+    _context, result = run_suite(read_data(data), read_suite(suite))
+
+    assert result.success, [item.expectation_config.type for item in result.results]
+    expectations = {
+        (item["type"], item["kwargs"].get("column")): item["kwargs"]
+        for item in json.loads(suite.read_text())["expectations"]
+    }
+    assert expectations[("expect_column_values_to_not_be_null", "mean_texture")]["mostly"] == 0.99
+    assert expectations[("expect_column_values_to_be_between", "worst_area")] == {
+        "column": "worst_area",
+        "min_value": int(frame["worst_area"].min()),
+        "max_value": int(frame["worst_area"].max()),
+    }
+    assert expectations[("expect_table_row_count_to_be_between", None)] == {
+        "min_value": 150,
+        "max_value": 600,
+    }
+    assert ("expect_column_values_to_match_regex", TARGET) not in expectations
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("12", True),
+        ("-0.5", True),
+        ("1e-05", True),
+        ("1.2E+30", True),
+        ("12.0", True),  # whole numbers in a column that has a null
+        (".5", True),
+        ("abc", False),
+        ("12,5", False),
+        ("1.2.3", False),
+        ("inf", False),
+        ("", False),
+    ],
+)
+def test_number_pattern(text, number):
+    assert bool(re.search(NUMBER_PATTERN, text)) is number
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--input-path", "missing.csv"], "missing.csv does not exist"),
+        (["--margin", "-0.1"], "the margin must be 0 or more"),
+    ],
+)
+def test_bad_input_stops_in_one_line(arguments, message, written, tmp_path):
+    data, _suite = written
+    result = invoke("--input-path", data, "--output-path", tmp_path / "suite.json", *arguments)
+    assert result.exit_code == 1
+    assert len(result.output.splitlines()) == 1
+    assert result.output.startswith("suite: ") and message in result.output
+    assert not (tmp_path / "suite.json").exists()
+
+
+def test_data_without_the_label_column_stops_in_one_line(default_frame, tmp_path):
+    data = tmp_path / "data.csv"
+    default_frame.drop(columns=TARGET).to_csv(data, index=False)
+    result = invoke("--input-path", data, "--output-path", tmp_path / "suite.json")
+    assert result.exit_code == 1
+    assert f"the label column {TARGET!r} (data.target) is not in" in result.output
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "margin", "integer", "expected"),
+    [
+        (6.981, 28.11, 0.1, False, (4.0, 31.0)),  # rounded outward to the margin's first digit
+        (143.5, 2501.0, 0.1, False, (0.0, 2800.0)),  # never below 0 for non-negative data
+        (-5.0, 5.0, 0.1, False, (-6.0, 6.0)),
+        (0.04996, 0.09744, 0.1, False, (0.045, 0.103)),
+        (3.0, 3.0, 0.1, False, (2.7, 3.3)),  # a constant column still gets a range
+        (10, 20, 0.05, True, (9, 21)),  # integers stay integers
+        (1.5, 2.5, 0.0, False, (1.5, 2.5)),  # no margin: the observed range
+        (10.0, 20.0, 0.0, True, (10, 20)),
+    ],
+)
+def test_widened_range(low, high, margin, integer, expected):
+    result = widened_range(low, high, margin, integer)
+    assert result == expected
+    assert all(isinstance(bound, int if integer else float) for bound in result)
+
+
+def test_widened_range_always_contains_the_data():
+    for low, high in [(0.0123, 0.0456), (-3.3, 1234.5), (1e-6, 2e-6), (1e6, 3e6)]:
+        lower, upper = widened_range(low, high, DEFAULT_MARGIN, integer=False)
+        assert lower <= low and upper >= high
+        assert not math.isclose(lower, low) and not math.isclose(upper, high)
+
+
+def test_same_data_same_file(default_frame):
+    first = suite_text(suite_document(default_frame, TARGET, DEFAULT_MARGIN, "data.csv"))
+    second = suite_text(suite_document(default_frame.copy(), TARGET, DEFAULT_MARGIN, "data.csv"))
+    assert first == second

@@ -1,0 +1,250 @@
+"""Stage `promote`: decide whether the candidate replaces the served model, and keep the registry's
+`champion` alias and models/bundle naming the same model.
+
+models/bundle, versioned by git and DVC, is what the project serves; the `champion` alias must
+name the same model (same version, run id and model.onnx hash). The rules, in order:
+
+1. If the alias and models/bundle disagree (an interrupted promotion, a git rollback, a teammate's
+   promotion on another branch), the stage stops and says how to reconcile them.
+2. The candidate's bundle and the champion's are scored alike: ONNX Runtime on today's test split.
+3. The candidate must reach every `gate.min_*` threshold, or the stage fails and nothing moves.
+4. It replaces the champion only with a strictly better `gate.compare_on` score: a tie keeps the
+   champion. A champion that cannot be scored on today's data (its features changed) or that
+   this MLflow store does not know (a new or reset store) yields to a candidate at least as good.
+5. In a `dvc exp run` experiment the verdict is recorded and nothing moves.
+6. A promotion installs the candidate's bundle as models/bundle (atomically), then moves the alias.
+
+reports/promotion.json records the verdict and its reasons. `sync` points the alias at the model
+in models/bundle; `check` only tells whether they agree (`make pipeline` runs it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+from mlflow import MlflowClient
+from pydantic import BaseModel
+
+from ..bundle import METADATA_FILE, BundleError, BundleMetadata, ModelIdentity, install
+from ..bundle import read_verified as read_bundle
+from ..config import (
+    BUNDLE_DIR,
+    CANDIDATE_BUNDLE_DIR,
+    PARAMS_FILE,
+    PROMOTION_FILE,
+    TEST_FILE,
+    display_path,
+    mlflow_tracking_uri,
+    running_experiment,
+)
+from ..errors import PipelineError, reported
+from ..inference import OnnxModel, load
+from ..params import GateParams, Params, load_params
+from ..tracking import connect
+from . import registry
+from .scoring import compute_metrics, positive_column
+from .splits import read_split
+
+app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+
+
+class OutOfSyncError(PipelineError):
+    """The registry's champion and models/bundle are not the same model."""
+
+
+class Promotion(BaseModel):
+    """reports/promotion.json: what the stage decided, and why."""
+
+    candidate: ModelIdentity
+    champion_before: ModelIdentity | None
+    champion_after: ModelIdentity | None
+    compare_on: str
+    candidate_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    passed_thresholds: bool
+    promoted: bool
+    experiment: str | None
+    reasons: list[str]
+
+
+def served_bundle(bundle_dir: Path) -> BundleMetadata | None:
+    """The served bundle's metadata, None before the first promotion."""
+    if not (bundle_dir / METADATA_FILE).exists():
+        return None
+    try:
+        return read_bundle(bundle_dir)
+    except BundleError as error:
+        raise BundleError(
+            f"{error}; restore it with `dvc checkout {display_path(bundle_dir)}`"
+        ) from None
+
+
+def check_in_sync(
+    client: MlflowClient, name: str, served: BundleMetadata | None, bundle_dir: Path
+) -> bool:
+    """Raise OutOfSyncError if the alias names another model than models/bundle; return
+    whether this store knows the served model."""
+    alias = registry.champion(client, name)
+    bundle = display_path(bundle_dir)
+    if served is None:
+        if alias is not None:
+            raise OutOfSyncError(
+                f"{bundle} is missing but the registry's champion is {alias}: restore it with "
+                f"`dvc pull {bundle}` (or `dvc checkout {bundle}`)"
+            )
+        return True
+    if alias is not None and alias != served.identity:
+        raise OutOfSyncError(
+            f"the registry's champion is {alias} but {bundle} holds {served.identity}. If "
+            f"{bundle} is right (a rollback, an interrupted promotion), run `make sync-champion`; "
+            f"if the registry is right, check out the commit that promoted it and `dvc pull`"
+        )
+    return registry.is_registered(client, served.identity)
+
+
+def score(
+    metadata: BundleMetadata, model: OnnxModel, test: pd.DataFrame, labels: pd.Series, positive: str
+) -> dict[str, float] | None:
+    """A bundle's metrics on the test split, None if it cannot read today's data."""
+    if not set(metadata.feature_names) <= set(test.columns) or positive not in metadata.classes:
+        return None
+    predicted, probabilities = model.predict(test[metadata.feature_names].to_numpy("float32"))
+    scores = probabilities[:, positive_column(metadata.classes, positive)]
+    return compute_metrics(labels, predicted, scores, positive)
+
+
+def below_thresholds(metrics: dict[str, float], gate: GateParams) -> list[str]:
+    limits = {"accuracy": gate.min_accuracy, "f1": gate.min_f1, "roc_auc": gate.min_roc_auc}
+    return [
+        f"{metric} {metrics[metric]:.4f} is below gate.min_{metric} {limit}"
+        for metric, limit in limits.items()
+        if metrics[metric] < limit
+    ]
+
+
+def judge(
+    candidate: dict[str, float], champion: dict[str, float] | None, known: bool, gate: GateParams
+) -> tuple[bool, str]:
+    """Whether a candidate that passed the thresholds replaces the champion, and why."""
+    key = gate.compare_on
+    if champion is None:
+        return True, "there is no champion that can be scored on today's test split"
+    mine, theirs = candidate[key], champion[key]
+    if mine > theirs:
+        return True, f"{key} {mine:.4f} beats the champion's {theirs:.4f}"
+    if not known and mine == theirs:
+        return True, (
+            f"{key} ties the champion's ({mine:.4f}), which this MLflow store does not know: "
+            "the registered candidate takes its place"
+        )
+    if not known:
+        raise OutOfSyncError(
+            f"the served model is unknown to the MLflow store at {mlflow_tracking_uri()} (a new "
+            f"or reset store) and the candidate's {key} {mine:.4f} is below its {theirs:.4f}: "
+            "restore the store, or train a candidate at least as good"
+        )
+    return False, f"{key} {mine:.4f} does not beat the champion's {theirs:.4f}: the champion stays"
+
+
+def promote(candidate_dir: Path, bundle_dir: Path, test_path: Path, params: Params) -> Promotion:
+    """Judge the candidate against the champion; install it and move the alias if it wins."""
+    name, positive, gate = params.mlflow.registered_model, params.data.positive_label, params.gate
+    candidate, candidate_model = load(candidate_dir)
+    served = served_bundle(bundle_dir)
+    client = connect()
+    known = check_in_sync(client, name, served, bundle_dir)
+
+    test, labels = read_split(test_path, params.data.target)
+    candidate_metrics = score(candidate, candidate_model, test, labels, positive)
+    if candidate_metrics is None:
+        raise BundleError(f"the candidate bundle cannot score {test_path}")
+    champion_metrics = None
+    if served is not None:
+        champion_metrics = score(served, load(bundle_dir)[1], test, labels, positive)
+
+    experiment = running_experiment()
+    failures = below_thresholds(candidate_metrics, gate)
+    if failures:
+        wins, reasons = False, failures
+    else:
+        wins, reason = judge(candidate_metrics, champion_metrics, known, gate)
+        reasons = ["every threshold holds", reason]
+    after = served.identity if served is not None and known else None
+    if wins and experiment:
+        reasons.append(f"experiment {experiment}: nothing moves (apply it, then `make promote`)")
+    elif wins:
+        after = install(candidate_dir, bundle_dir).identity
+    if after is not None and not experiment:
+        registry.set_champion(client, after)
+    return Promotion(
+        candidate=candidate.identity,
+        champion_before=served.identity if served is not None else None,
+        champion_after=after,
+        compare_on=gate.compare_on,
+        candidate_metrics=candidate_metrics,
+        champion_metrics=champion_metrics,
+        passed_thresholds=not failures,
+        promoted=wins and not experiment,
+        experiment=experiment,
+        reasons=reasons,
+    )
+
+
+@app.command()
+def run(
+    candidate_dir: Path = CANDIDATE_BUNDLE_DIR,
+    bundle_dir: Path = BUNDLE_DIR,
+    test_path: Path = TEST_FILE,
+    params_file: Path = PARAMS_FILE,
+    record_file: Path = PROMOTION_FILE,
+) -> None:
+    """Judge the candidate; promote it if it beats the champion (the pipeline's stage)."""
+    typer.echo("promote: scoring the candidate and the champion on the test split (about 5 s)")
+    with reported("promote"):
+        decision = promote(candidate_dir, bundle_dir, test_path, load_params(params_file))
+        record_file.parent.mkdir(parents=True, exist_ok=True)
+        record_file.write_text(decision.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        if not decision.passed_thresholds:
+            raise PipelineError("gate failed: " + "; ".join(decision.reasons))
+    outcome = "promoted to champion" if decision.promoted else "not promoted"
+    typer.echo(f"promote: {decision.candidate}: {outcome}: {decision.reasons[-1]}")
+
+
+@app.command()
+def check(bundle_dir: Path = BUNDLE_DIR, params_file: Path = PARAMS_FILE) -> None:
+    """Tell whether the registry's champion alias names the model in models/bundle."""
+    with reported("champion"):
+        served = served_bundle(bundle_dir)
+        name = load_params(params_file).mlflow.registered_model
+        if not check_in_sync(connect(), name, served, bundle_dir) and served is not None:
+            raise OutOfSyncError(
+                f"the MLflow store at {mlflow_tracking_uri()} does not know the served model "
+                f"{served.identity} (a new or reset store): retrain so that a registered "
+                "candidate takes its place: `dvc repro --force --downstream train`"
+            )
+    typer.echo(
+        f"champion: {served.identity if served else 'none yet'}, in models/bundle and the "
+        "registry alike"
+    )
+
+
+@app.command()
+def sync(bundle_dir: Path = BUNDLE_DIR) -> None:
+    """Point the champion alias at the model in models/bundle."""
+    with reported("champion"):
+        served = read_bundle(bundle_dir)
+        client = connect()
+        if not registry.is_registered(client, served.identity):
+            raise OutOfSyncError(
+                f"the MLflow store at {mlflow_tracking_uri()} does not know {served.identity}: "
+                "retrain so that a registered candidate takes its place: "
+                "`dvc repro --force --downstream train`"
+            )
+        registry.set_champion(client, served.identity)
+    typer.echo(f"champion: the alias now names {served.identity}, the model in models/bundle")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,148 @@
+"""MLflow, set up once: the tracking store, the experiment, and readable errors.
+
+Every stage that talks to MLflow calls `connect()` first. It checks the store before MLflow gets
+the chance to fail slowly: the SQLite file must be writable, and a tracking server must answer
+within seconds (MLflow alone would retry for minutes). It also marks as FAILED the runs of this
+machine that a killed stage left RUNNING. Inside `with tracking_errors():` any MLflow, database
+or network error becomes a one-line TrackingError.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+from .config import mlflow_tracking_uri
+from .errors import PipelineError
+
+# Seconds a tracking server gets to answer its health check.
+SERVER_TIMEOUT_SECONDS = 5
+# Tags that say which process owns a run, so a run whose process died can be closed.
+HOST_TAG = "host"
+PID_TAG = "pid"
+
+
+class TrackingError(PipelineError):
+    """The MLflow store cannot be used; the message says why and what to do."""
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of an sqlite:/// URI, None for any other store."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def check_store(uri: str) -> None:
+    """Fail fast, with a message, when the store cannot be written or does not answer."""
+    database = sqlite_path(uri)
+    if database is not None:
+        for path in (database, database.parent):
+            if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+                raise TrackingError(
+                    f"the MLflow store {path} is read-only for this user: make it writable "
+                    f"(chmod u+rw {path}) or point MLFLOW_TRACKING_URI elsewhere"
+                )
+        return
+    if uri.startswith(("http://", "https://")):
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        try:
+            http_request(
+                get_default_host_creds(uri),
+                "/health",
+                "GET",
+                max_retries=0,
+                timeout=SERVER_TIMEOUT_SECONDS,
+            ).raise_for_status()
+        except Exception as error:  # requests and MLflow raise their own types
+            raise TrackingError(
+                f"the MLflow tracking server {uri} does not answer ({first_line(error)}): "
+                "start it (see the README) or unset MLFLOW_TRACKING_URI to use mlflow.db"
+            ) from None
+
+
+def first_line(error: BaseException) -> str:
+    """The gist of an error: the operating system's reason when there is one, else its first
+    line, shortened."""
+    text = str(error).strip()
+    reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+    if reason:
+        return reason.group(1).strip().lower()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
+
+
+@contextmanager
+def tracking_errors() -> Iterator[None]:
+    """Turn MLflow, database and network failures inside the block into a TrackingError."""
+    try:
+        yield
+    except PipelineError:
+        raise
+    except (mlflow.exceptions.MlflowException, OSError) as error:
+        raise TrackingError(
+            f"MLflow at {mlflow_tracking_uri()} failed: {first_line(error)}"
+        ) from None
+    except Exception as error:  # SQLAlchemy and requests errors reach us unwrapped
+        if type(error).__module__.split(".")[0] not in ("sqlalchemy", "requests", "urllib3"):
+            raise
+        raise TrackingError(
+            f"MLflow at {mlflow_tracking_uri()} failed: {first_line(error)}"
+        ) from None
+
+
+def connect(experiment: str | None = None) -> MlflowClient:
+    """Point MLflow at the project's store (and experiment, creating it if needed)."""
+    uri = mlflow_tracking_uri()
+    check_store(uri)
+    # MLflow's INFO lines (database migrations, environment detection) are noise in a stage.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(uri)
+    with tracking_errors():
+        if experiment is not None:
+            database = sqlite_path(uri)
+            if database is not None and mlflow.get_experiment_by_name(experiment) is None:
+                # Artifacts beside the database file, not wherever the process happens to run.
+                location = (database.resolve().parent / "mlruns").as_uri()
+                mlflow.create_experiment(experiment, artifact_location=location)
+            experiment_id = mlflow.set_experiment(experiment).experiment_id
+            fail_abandoned_runs(MlflowClient(), experiment_id)
+        return MlflowClient()
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags for a new run: which process on which machine is writing it."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark FAILED the RUNNING runs that a process of this machine started and that is gone."""
+    closed = []
+    host = socket.gethostname()
+    for run in client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=100
+    ):
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) == host and pid.isdigit() and not process_is_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="FAILED")
+            closed.append(run.info.run_id)
+            print(f"tracking: run {run.info.run_id} was left RUNNING by a killed stage: FAILED")
+    return closed
