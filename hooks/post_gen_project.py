@@ -22,8 +22,39 @@ from pathlib import Path
 OPTIONAL_PARTS = {
     "use_github_actions": [".github"],
     "use_docs_site": ["mkdocs.yml"],
-    "use_api": ["{module}/api", "tests/api", "benchmarks/serving.py", "loadtests"],
-    "use_redis_cache": ["{module}/api/cache.py", "tests/api/test_api_cache.py"],
+    "use_api": [
+        "{module}/api",
+        "tests/api",
+        "tests/small_bundle.py",
+        "benchmarks/serving.py",
+        "loadtests",
+    ],
+    "use_redis_cache": [
+        "{module}/api/cache.py",
+        "tests/api/test_api_cache.py",
+        "deploy/k8s/base/redis-deployment.yaml",
+        "deploy/k8s/base/redis-service.yaml",
+    ],
+    "use_docker": [
+        "Dockerfile",
+        ".dockerignore",
+        "compose.yaml",
+        "deploy/container-structure-test.yaml",
+        ".github/workflows/release.yml",
+    ],
+    "use_kubernetes": ["deploy/k8s"],
+    "use_monitoring": [
+        "{module}/monitoring",
+        "{module}/api/metrics.py",
+        "{module}/api/prediction_log.py",
+        "tests/monitoring",
+        "tests/api/test_metrics.py",
+        "tests/api/test_metrics_server.py",
+        "tests/api/test_prediction_log.py",
+        "deploy/prometheus",
+        "deploy/grafana",
+        ".github/workflows/drift.yml",
+    ],
 }
 REMOTE_TEMPLATE_PREFIXES = ("https://", "http://", "git@", "ssh://", "git+", "file://")
 ABBREVIATIONS = {
@@ -180,7 +211,9 @@ def main(answers: dict) -> None:
     print(f"\nCreated {answers['project_name']} in {project}")
     for note in notes:
         print(f"  note: {note}")
-    print(f"Next: cd {project.name} && make setup && make test\n")
+    # Relative to the folder the user ran cookiecutter from (the hook itself runs in the project).
+    where = os.path.relpath(project, os.environ.get("PWD") or project.parent)
+    print(f"Next: cd {where} && make setup && make pipeline\n")
 
 
 if __name__ == "__main__":

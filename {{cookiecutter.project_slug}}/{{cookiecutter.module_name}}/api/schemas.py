@@ -1,29 +1,28 @@
 """Request and response models of the service.
 
-The record model is built from the bundle's feature list when the app is created, so the
-OpenAPI schema at /docs names every feature, and a request is rejected (422) for a missing,
-unknown, non-numeric or non-finite field, naming the field. Feature names are used as JSON keys
-through aliases, so any column name works, even one that clashes with a pydantic attribute.
+The fixed ones (health, readiness, errors) are ordinary pydantic classes. The ones that follow the
+served model are built from the bundle's metadata when the app is created, in
+`build_request_models`: the one place where the feature list becomes a schema. Teams change their
+data, and a record must name exactly the model's features, so `Record` is made with pydantic's
+`create_model`: one required float per feature, within that feature's accepted range.
+
+The accepted range of a feature is its training range widened by `API_RANGE_MARGIN` times its
+width on each side (never below 0 for a feature that was never negative in training). It appears
+in the OpenAPI schema as `minimum`/`maximum`, and a value outside it gets a 422 naming the field
+and the range (see errors.py).
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from {{ cookiecutter.module_name }}.api.bundle import (
-    BundleMetadata,
-    warm_up_row,
-)
-
-# The model computes in float32: a larger magnitude would turn into infinity.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+from ..bundle import BundleMetadata, Feature
 
 
 class Health(BaseModel):
@@ -32,18 +31,20 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
-    model_version: int | None = None
+    model_version: int | None = Field(default=None, description="Registered version served")
     reason: str | None = Field(default=None, description="Why the service is not ready")
 
 
-class ErrorMessage(BaseModel):
-    detail: str
+class AllowedRange(BaseModel):
+    minimum: float
+    maximum: float
 
 
 class FieldError(BaseModel):
     field: str = Field(description="Path of the field, e.g. records[3].mean_radius")
     message: str
-    type: str
+    type: str = Field(description="pydantic's error type, or out_of_range")
+    allowed: AllowedRange | None = Field(default=None, description="With out_of_range")
 
 
 class ValidationErrors(BaseModel):
@@ -53,113 +54,135 @@ class ValidationErrors(BaseModel):
     errors: list[FieldError]
 
 
+class ErrorMessage(BaseModel):
+    detail: str
+
+
 @dataclass(frozen=True)
-class RequestSchemas:
-    """The models that depend on the bundle: built once per app."""
+class RequestModels:
+    """The models that follow the bundle, and what the service needs to know about them."""
 
     record: type[BaseModel]
     batch: type[BaseModel]
-    prediction: type[BaseModel]
-    response: type[BaseModel]
+    prediction_response: type[BaseModel]
     batch_response: type[BaseModel]
+    # Attribute names of Record in the model's feature order (JSON keys are the feature names).
     field_names: tuple[str, ...]
+    ranges: dict[str, AllowedRange] = field(default_factory=dict)  # by feature name
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)  # for /docs
 
 
-def build_schemas(metadata: BundleMetadata | None, max_batch_size: int) -> RequestSchemas:
-    """Models for the features and classes of `metadata`; without metadata (no bundle) a record
-    has no known fields, and every prediction route answers 503 anyway."""
+def build_request_models(
+    metadata: BundleMetadata | None,
+    range_margin: float,
+    max_batch_size: int,
+    examples_file: Path | None = None,
+) -> RequestModels:
+    """Models for the features and classes of `metadata` (None: no readable bundle)."""
+    features = metadata.features if metadata else []
+    ranges = {feature.name: accepted_range(feature, range_margin) for feature in features}
     fields: dict[str, Any] = {}
-    for index, feature in enumerate(metadata.features if metadata else []):
-        seen = ""
-        if feature.min is not None and feature.max is not None:
-            seen = f" (training range {feature.min:g} to {feature.max:g})"
+    for index, feature in enumerate(features):
+        allowed = ranges[feature.name]
+        # Attribute names are positional and JSON keys are aliases, so any column name works,
+        # even one that is not an identifier or that clashes with a pydantic attribute.
         fields[f"f{index}"] = (
             float,
             Field(
                 alias=feature.name,
-                strict=True,  # a number, not a string or a boolean that looks like one
+                strict=True,  # a JSON number, not a string or a boolean that looks like one
                 allow_inf_nan=False,
-                ge=-FLOAT32_MAX,
-                le=FLOAT32_MAX,
-                description=f"{feature.name}, {feature.dtype}{seen}",
+                ge=allowed.minimum,
+                le=allowed.maximum,
+                description=f"Training range {feature.min:g} to {feature.max:g}",
             ),
         )
     strict_object = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=False)
-    record = create_model("Record", __config__=strict_object, **fields)
+    # Without a bundle the features are unknown: any object passes, and the routes answer 503.
+    record = create_model(
+        "Record", __config__=strict_object if metadata else ConfigDict(extra="ignore"), **fields
+    )
     batch = create_model(
         "BatchRequest",
         __config__=strict_object,
         records=(list[record], Field(min_length=1, max_length=max_batch_size)),
     )
 
-    classes = tuple(metadata.classes) if metadata else ("",)
-    label_type = Literal[classes]  # type: ignore[valid-type]
+    label = Literal[tuple(metadata.classes) if metadata else ("",)]  # type: ignore[misc]
     prediction = create_model(
         "Prediction",
-        label=(label_type, Field(description="The predicted class")),
-        probabilities=(
-            dict[str, float],
-            Field(description="Probability of each class; the label is the most probable"),
-        ),
+        label=(label, Field(description="The predicted class")),
+        probabilities=(dict[str, float], Field(description="Probability of each class")),
     )
     version = (int, Field(description="Registered model version that answered"))
-    response = create_model("PredictionResponse", __base__=prediction, model_version=version)
-    batch_response = create_model(
-        "BatchPredictionResponse",
-        model_version=version,
-        predictions=(list[prediction], Field(description="One per record, in request order")),
-    )
-    return RequestSchemas(
+    return RequestModels(
         record=record,
         batch=batch,
-        prediction=prediction,
-        response=response,
-        batch_response=batch_response,
+        prediction_response=create_model(
+            "PredictionResponse", __base__=prediction, model_version=version
+        ),
+        batch_response=create_model(
+            "BatchPredictionResponse",
+            model_version=version,
+            predictions=(list[prediction], Field(description="One per record, in order")),
+        ),
         field_names=tuple(fields),
+        ranges=ranges,
+        examples=request_examples(metadata, ranges, examples_file),
     )
+
+
+def accepted_range(feature: Feature, margin: float) -> AllowedRange:
+    """The training range of `feature` widened by `margin` times its width on each side,
+    rounded outwards to 4 significant digits so the schema and messages read well."""
+    spread = margin * (feature.max - feature.min)
+    low = round_outwards(feature.min - spread, up=False)
+    if feature.min >= 0:
+        low = max(low, 0.0)
+    return AllowedRange(minimum=low, maximum=round_outwards(feature.max + spread, up=True))
+
+
+def round_outwards(value: float, up: bool, digits: int = 4) -> float:
+    """`value` rounded up (or down) to `digits` significant digits."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    shift = digits - 1 - math.floor(math.log10(abs(value)))
+    direction = math.ceil if up else math.floor
+    if shift >= 0:
+        return direction(value * 10**shift) / 10**shift
+    return float(direction(value / 10**-shift) * 10**-shift)
 
 
 def request_examples(
-    metadata: BundleMetadata | None, examples_file: Path | None
-) -> list[dict[str, Any]]:
-    """Example records for /docs: the first row of each class in `examples_file` (the test
-    split), else the middle of each feature's training range."""
+    metadata: BundleMetadata | None,
+    ranges: dict[str, AllowedRange],
+    examples_file: Path | None,
+) -> dict[str, dict[str, Any]]:
+    """Example records for /docs: the first accepted row of each class in `examples_file` (the
+    test split), else the middle of each feature's training range."""
     if metadata is None:
-        return []
-    names = metadata.feature_names
-    examples: dict[str, dict[str, float]] = {}
+        return {}
+    examples: dict[str, dict[str, Any]] = {}
     if examples_file is not None and examples_file.is_file():
         with examples_file.open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
-                label = row.get(metadata.target)
-                if label in examples:
-                    continue
+                label = str(row.get(metadata.target))
                 try:
-                    record = {name: float(row[name]) for name in names}
+                    record = {name: float(row[name]) for name in ranges}
                 except (KeyError, TypeError, ValueError):
                     break  # a file of another layout: fall back to the ranges
-                if all(math.isfinite(value) for value in record.values()):
-                    examples[str(label)] = record
+                accepted = all(
+                    ranges[name].minimum <= value <= ranges[name].maximum
+                    for name, value in record.items()
+                )
+                if accepted and label not in examples:
+                    examples[label] = {
+                        "summary": f"A {label} case of the test split",
+                        "value": record,
+                    }
                 if len(examples) == len(metadata.classes):
                     break
     if not examples:
-        middle = [float(value) for value in warm_up_row(metadata)[0]]
-        return [
-            {
-                "summary": "Middle of the training range",
-                "value": dict(zip(names, middle, strict=True)),
-            }
-        ]
-    return [
-        {"summary": f"A {label} case from the test split", "value": record}
-        for label, record in examples.items()
-    ]
-
-
-def field_path(location: tuple[Any, ...] | list[Any]) -> str:
-    """("body", "records", 3, "mean_radius") -> "records[3].mean_radius"."""
-    parts = list(location[1:] if location and location[0] == "body" else location)
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
+        middle = {feature.name: (feature.min + feature.max) / 2 for feature in metadata.features}
+        examples["middle"] = {"summary": "The middle of each training range", "value": middle}
+    return examples

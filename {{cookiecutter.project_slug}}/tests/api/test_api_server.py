@@ -1,0 +1,165 @@
+"""The service under a real uvicorn, over raw sockets: what a test client cannot show.
+
+A client that goes away in the middle of its upload, a body refused before it is even sent, and a
+service without a model that stays up instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> str:
+        """Stop the server and return everything it logged."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        return self.log.read_text()
+
+
+def start_server(tmp_path: Path, port: int, bundle_dir: Path, examples: Path) -> Server:
+    log = tmp_path / "uvicorn.log"
+    env = {
+        **os.environ,
+        "API_BUNDLE_DIR": str(bundle_dir),
+        "API_EXAMPLES_FILE": str(examples),
+        "API_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "{{ cookiecutter.module_name }}.api.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    server = Server(port, process, log)
+    for _ in range(300):
+        if process.poll() is not None:
+            pytest.fail(f"the server exited:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(server.url("/health"), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    pytest.fail("the server did not start")
+
+
+@pytest.fixture
+def server(tmp_path, free_port, api_bundle) -> Iterator[Server]:
+    running = start_server(tmp_path, free_port(), api_bundle.directory, api_bundle.examples_file)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def headers(**extra: str) -> bytes:
+    lines = ["POST /predict HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in extra.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def answer_status(connection: socket.socket) -> int:
+    """The status code of the first answer on `connection`."""
+    connection.settimeout(10)
+    received = b""
+    while b"\r\n" not in received:
+        chunk = connection.recv(4096)
+        if not chunk:
+            break
+        received += chunk
+    return int(received.split(b" ", 2)[1])
+
+
+def post(server: Server, record: dict) -> int:
+    request = urllib.request.Request(
+        server.url("/predict"),
+        data=json.dumps(record).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def test_client_leaving_mid_upload_is_not_an_error(server, api_bundle):
+    uploads = [
+        headers(Content_Length="20000") + b'{"' + b" " * 500,  # announced 20000 bytes, sent 503
+        headers(Transfer_Encoding="chunked") + b"100\r\n" + b" " * 256 + b"\r\n",  # never ends
+    ]
+    for upload in uploads:
+        with socket.create_connection(("127.0.0.1", server.port)) as connection:
+            connection.sendall(upload)
+            time.sleep(0.3)  # the service is now waiting for the rest of the body
+    time.sleep(0.5)
+    assert post(server, api_bundle.records[0]) == 200  # and it still serves
+    log = server.stop()
+    assert "ERROR" not in log, log
+    assert "Traceback" not in log, log
+
+
+def test_announced_oversized_body_is_refused_before_it_is_sent(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
+        connection.sendall(headers(Content_Length=str(MAX_BODY_BYTES + 1)))  # no body at all
+        assert answer_status(connection) == 413
+
+
+def test_chunked_oversized_body_is_refused(server):
+    chunk = b"x" * 8192
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
+        connection.sendall(headers(Transfer_Encoding="chunked"))
+        try:
+            for _ in range(MAX_BODY_BYTES // len(chunk) + 2):
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            pass  # the service answered and closed the connection before the end
+        assert answer_status(connection) == 413
+    assert "Traceback" not in server.stop()
+
+
+def test_service_without_a_model_stays_up_and_says_why(tmp_path, free_port, api_bundle):
+    running = start_server(tmp_path, free_port(), tmp_path / "no-bundle", api_bundle.examples_file)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(running.url("/ready"), timeout=5)
+        assert not_ready.value.code == 503
+        assert "there is no bundle" in json.load(not_ready.value)["reason"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post(running, api_bundle.records[0])
+        assert refused.value.code == 503
+        assert running.process.poll() is None  # up, not in a crash loop
+        urllib.request.urlopen(running.url("/health"), timeout=5).close()
+    finally:
+        log = running.stop()
+    assert "there is no bundle" in log
