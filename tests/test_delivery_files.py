@@ -180,8 +180,12 @@ def test_dockerfile_builds_the_service_as_the_issue_asks(project, set_id):
     assert "/health" in healthcheck
     [command] = [line for line in runtime if line.startswith("CMD")]
     assert f"{module}.api.main:create_app" in command
-    assert "--workers 1" in command and '--port \\"$PORT\\"' in command
-    assert "ENV" in " ".join(runtime) and "PORT=8000" in " ".join(runtime)
+    assert '--workers \\"$WORKERS\\"' in command and '--port \\"$PORT\\"' in command
+    environment = " ".join(runtime)
+    assert "ENV" in environment and "PORT=8000" in environment and "WORKERS=1" in environment
+    # Several workers share their metrics through a folder emptied at each start (M6).
+    multiprocess = "PROMETHEUS_MULTIPROC_DIR" in command and "rm -rf" in command
+    assert multiprocess == answers(set_id)["use_monitoring"]
 
 
 @pytest.mark.parametrize("set_id", sets_with(use_docker=True))

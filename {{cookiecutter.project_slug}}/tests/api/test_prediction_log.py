@@ -1,0 +1,205 @@
+"""The prediction log: what is written, the request ids, the switch, and failures that never fail
+a request (a full log, a held lock, a folder that cannot be written) but become a metric and one
+warning. Several worker processes writing at once: test_metrics_server.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from {{ cookiecutter.module_name }}.api.main import (
+    create_app,
+)
+from {{ cookiecutter.module_name }}.monitoring.store import (
+    LoggedModel,
+    PredictionWriter,
+    read_recent,
+)
+
+MODEL = LoggedModel(version=1, features=("x", "y", "z"), classes=("a", "b"))
+
+
+@pytest.fixture(autouse=True)
+def log_path(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "log" / "predictions.sqlite"
+    monkeypatch.setenv("API_PREDICTION_LOG_PATH", str(path))
+    monkeypatch.setenv("API_METRICS_DRIFT_SUMMARY", str(tmp_path / "drift.json"))
+    return path
+
+
+def logged_client(api_settings, monkeypatch, **settings: str) -> TestClient:
+    for name, value in settings.items():
+        monkeypatch.setenv(f"API_PREDICTION_LOG_{name.upper()}", value)
+    return TestClient(create_app(api_settings))
+
+
+def submit(writer: PredictionWriter, *indices: int) -> None:
+    """One request for each index, with id `request-<index>`."""
+    for index in indices:
+        writer.submit(f"request-{index}", [((index, 1.5, -2.0), "a", (0.75, 0.25))])
+
+
+def dropped(client: TestClient, reason: str) -> float:
+    """prediction_log_dropped_records_total for `reason`, as /metrics says."""
+    text = client.get("/metrics").text
+    samples = [
+        sample for family in text_string_to_metric_families(text) for sample in family.samples
+    ]
+    name = "prediction_log_dropped_records_total"
+    found = [s.value for s in samples if s.name == name and s.labels == {"reason": reason}]
+    return found[0] if found else 0.0
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.02)
+
+
+def test_each_answered_record_is_logged_with_its_request_id(api_settings, api_bundle, log_path,
+                                                            monkeypatch):  # fmt: skip
+    records = api_bundle.records[:3]
+    with logged_client(api_settings, monkeypatch) as client:
+        single = client.post("/predict", json=records[0], headers={"X-Request-ID": "case-17"})
+        batch = client.post("/predict/batch", json={"records": records[1:]})
+        ignored = client.post("/predict", json=records[0], headers={"X-Request-ID": "a b\x7f"})
+    logged = read_recent(log_path, 10)
+    assert single.headers["x-request-id"] == "case-17"
+    assert [(p.request_id, p.position) for p in logged] == [
+        ("case-17", 0),
+        (batch.headers["x-request-id"], 0),
+        (batch.headers["x-request-id"], 1),
+        (ignored.headers["x-request-id"], 0),
+    ]
+    assert ignored.headers["x-request-id"] != "a b\x7f"  # not a token: a new id instead
+    assert [dict(p.inputs) for p in logged[:3]] == records  # the values sent, not float32 ones
+    assert logged[0].label == single.json()["label"]
+    assert dict(logged[0].probabilities) == single.json()["probabilities"]
+    assert {p.model_version for p in logged} == {api_bundle.model_version}
+
+
+def test_rejected_requests_are_not_logged(api_settings, api_bundle, log_path, monkeypatch):
+    with logged_client(api_settings, monkeypatch) as client:
+        assert client.post("/predict", json={"nothing": 1.0}).status_code == 422
+        assert client.post("/predict", json=api_bundle.records[0]).status_code == 200
+    assert len(read_recent(log_path, 10)) == 1
+
+
+def test_logging_can_be_turned_off(api_settings, api_bundle, log_path, monkeypatch):
+    with logged_client(api_settings, monkeypatch, enabled="false") as client:
+        response = client.post("/predict", json=api_bundle.records[0])
+    assert response.status_code == 200
+    assert "x-request-id" not in response.headers
+    assert not log_path.exists()
+
+
+def test_an_unwritable_folder_costs_log_rows_never_answers(api_settings, api_bundle, tmp_path,
+                                                           monkeypatch, caplog):  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    caplog.set_level(logging.WARNING)
+    with logged_client(
+        api_settings, monkeypatch, path=str(blocker / "predictions.sqlite")
+    ) as client:
+        for record in api_bundle.records[:4]:
+            assert client.post("/predict", json=record).status_code == 200
+        wait_for(lambda: dropped(client, "unwritable") == 4)
+    warnings = [r for r in caplog.records if "prediction log" in r.getMessage()]
+    assert len(warnings) == 1, "one warning per outage, not one per request"
+
+
+def test_a_lock_held_too_long_drops_rows_then_writing_resumes(log_path):
+    drops: list[tuple[str, int]] = []
+    writer = PredictionWriter(log_path, MODEL, busy_timeout=0.1, on_drop=lambda *d: drops.append(d))
+    writer.start()
+    submit(writer, 0)
+    wait_for(lambda: log_path.exists() and len(read_recent(log_path, 10)) == 1)
+    holder = sqlite3.connect(log_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing for a long time
+    submit(writer, 1, 2)
+    wait_for(lambda: drops == [("locked", 2)])
+    holder.execute("ROLLBACK")
+    holder.close()
+    submit(writer, 3)
+    writer.close()
+    logged = read_recent(log_path, 10)
+    assert [p.request_id for p in logged] == ["request-0", "request-3"]
+    assert logged[1].inputs == {"x": 3.0, "y": 1.5, "z": -2.0}
+    assert logged[1].probabilities == {"a": 0.75, "b": 0.25}
+
+
+def test_a_full_log_drops_rows_and_says_full(log_path):
+    drops: list[tuple[str, int]] = []
+    written: list[int] = []
+    wide = LoggedModel(version=1, features=tuple(f"f{i}" for i in range(30)), classes=("a", "b"))
+    # A cap of 8 pages of 4 kB: full after a few dozen rows of 30 values.
+    writer = PredictionWriter(
+        log_path,
+        wide,
+        max_bytes=8 * 4096,
+        on_write=written.append,
+        on_drop=lambda *d: drops.append(d),
+    )
+    writer.start()
+    for batch in range(20):  # 10 requests at a time, each batch written before the next
+        for index in range(10):
+            writer.submit(f"r{batch}-{index}", [(range(30), "a", (1.0, 0.0))])
+        wait_for(lambda done=10 * (batch + 1): sum(written) + sum(n for _, n in drops) == done)
+    writer.close()
+    assert {reason for reason, _ in drops} == {"full"}
+    assert len(read_recent(log_path, 1000)) == sum(written) > 0
+
+
+def test_rows_past_the_retention_are_deleted_at_start(log_path):
+    first = PredictionWriter(log_path, MODEL)
+    first.start()
+    submit(first, 0, 1)
+    first.close()
+    with contextlib.closing(sqlite3.connect(log_path)) as connection, connection:
+        old = time.time() - 40 * 86_400
+        connection.execute(
+            "UPDATE predictions SET logged_at = ? WHERE request_id = ?", (old, "request-0")
+        )
+    second = PredictionWriter(log_path, MODEL, retention_days=30)
+    second.start()
+    submit(second, 2)
+    second.close()
+    assert [p.request_id for p in read_recent(log_path, 10)] == ["request-1", "request-2"]
+
+
+def test_writers_of_two_threads_share_the_file(log_path):
+    writers = [PredictionWriter(log_path, MODEL) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+
+    def fill(writer: PredictionWriter, start: int) -> None:
+        submit(writer, *range(start, start + 300))
+
+    threads = [threading.Thread(target=fill, args=(w, 1000 * n)) for n, w in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.close()
+    ids = [p.request_id for p in read_recent(log_path, 1000)]
+    assert len(ids) == len(set(ids)) == 600
+
+
+def test_a_stopped_service_has_written_everything_it_answered(api_settings, api_bundle, log_path,
+                                                             monkeypatch):  # fmt: skip
+    with logged_client(api_settings, monkeypatch) as client:
+        for record in api_bundle.records:
+            client.post("/predict", json=record)
+    # No wait: stopping the service wrote what was queued.
+    assert len(read_recent(log_path, 1000)) == len(api_bundle.records)

@@ -1,0 +1,139 @@
+"""`make drift`: drift found on shifted data, not on data drawn like the reference; its reports,
+its exit status, and drift.json as the service reads it.
+
+Evidently runs for real (about 10 s to import, then about a second per report).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.module_name }}.monitoring import (
+    drift,
+)
+from {{ cookiecutter.module_name }}.monitoring.store import (
+    LoggedModel,
+    PredictionWriter,
+)
+from {{ cookiecutter.module_name }}.monitoring.summary import (
+    read_summary,
+)
+from {{ cookiecutter.module_name }}.monitoring.traffic import (
+    GROUND_TRUTH_COLUMNS,
+)
+
+SHIFT = 1.5
+
+
+def run_drift(monitored, output: Path, *args: str):
+    """The drift command on the monitored model's files; its result."""
+    options = [
+        "--reference", str(monitored.train_file),
+        "--test-file", str(monitored.test_file),
+        "--bundle-dir", str(monitored.bundle_dir),
+        "--output-dir", str(output),
+        "--params-file", str(monitored.params_file),
+        "--log", str(output / "predictions.sqlite"),
+        "--ground-truth", str(output / "ground_truth.csv"),
+    ]  # fmt: skip
+    return CliRunner().invoke(drift.app, [*options, *args])
+
+
+def shifted(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Every other feature multiplied by SHIFT, as `make simulate-traffic` shifts them."""
+    moved = frame.copy()
+    for name in features[::2]:
+        moved[name] = moved[name] * SHIFT
+    return moved
+
+
+def test_no_drift_on_data_drawn_like_the_reference(monitored, tmp_path):
+    # The test split comes from the same data as the training split, by a stratified split.
+    result = run_drift(monitored, tmp_path, "--current", str(monitored.test_file))
+    assert result.exit_code == 0, result.output
+    summary = read_summary(tmp_path / "drift.json")
+    assert not summary.dataset_drift
+    assert summary.drift_share < monitored.params.drift.drift_share
+    assert set(summary.features) == set(monitored.features)
+    assert summary.current_rows == len(monitored.test_split())
+    assert summary.quality is not None and summary.quality.accuracy > 0.85
+    for report in ("data_drift.html", "data_drift.json", "quality.html", "quality.json"):
+        assert (tmp_path / report).stat().st_size > 0
+    assert "no drift of the data" in result.output
+
+
+def test_drift_found_on_shifted_data_exits_1(monitored, tmp_path):
+    current = tmp_path / "current.csv"
+    shifted(monitored.test_split(), monitored.features).to_csv(current, index=False)
+    result = run_drift(monitored, tmp_path, "--current", str(current))
+    assert result.exit_code == 1, result.output
+    summary = read_summary(tmp_path / "drift.json")
+    assert summary.dataset_drift
+    assert summary.drift_share >= monitored.params.drift.drift_share
+    drifted = set(summary.drifted_features)
+    assert drifted >= set(monitored.features[::2])  # every shifted feature is found
+    assert summary.quality is not None
+    assert summary.quality.accuracy < summary.quality.reference_accuracy
+    assert "THE DATA HAS DRIFTED" in result.output
+
+
+@pytest.mark.slow
+def test_verdicts_follow_the_configured_test(monitored, tmp_path):
+    # The normed Wasserstein distance of two samples of this size is about 0.1 by chance alone.
+    monitored.write_params(method="wasserstein", threshold=0.3)
+    try:
+        result = run_drift(monitored, tmp_path, "--current", str(monitored.test_file))
+    finally:
+        monitored.write_params()
+    assert result.exit_code == 0, result.output
+    features = read_summary(tmp_path / "drift.json").features.values()
+    assert {(feature.method, feature.threshold) for feature in features} == {("wasserstein", 0.3)}
+
+
+def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_path):
+    rows = shifted(monitored.test_split(), monitored.features)
+    model = LoggedModel(2, tuple(monitored.features), ("benign", "malignant"))
+    writer = PredictionWriter(tmp_path / "predictions.sqlite", model)
+    writer.start()
+    for index, row in rows.iterrows():
+        values = [float(row[name]) for name in monitored.features]
+        writer.submit(f"r{index}", [(values, "malignant", (0.2, 0.8))])  # what shifted rows get
+    writer.close()
+    with (tmp_path / "ground_truth.csv").open("w", newline="") as handle:
+        labels = csv.writer(handle)
+        labels.writerow(GROUND_TRUTH_COLUMNS)
+        labels.writerows((f"r{i}", 0, row[monitored.target]) for i, row in rows.iterrows())
+    result = run_drift(monitored, tmp_path)
+    assert result.exit_code == 1, result.output
+    summary = read_summary(tmp_path / "drift.json")
+    assert summary.current_source.startswith("prediction log:")
+    assert summary.current_rows == len(rows)
+    assert summary.model_versions == [2]
+    assert summary.quality is not None and summary.quality.labelled_rows == len(rows)
+    share = (rows[monitored.target] == "malignant").mean()
+    assert summary.quality.accuracy == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("nothing", "no prediction log at"),
+        ("few", "too few for a verdict"),
+    ],
+)
+def test_too_little_to_compare_is_said_in_one_line(monitored, tmp_path, setup, message):
+    args = []
+    if setup == "few":
+        few = tmp_path / "few.csv"
+        monitored.test_split().head(10).to_csv(few, index=False)
+        args = ["--current", str(few)]
+    result = run_drift(monitored, tmp_path, *args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "drift.json").exists()

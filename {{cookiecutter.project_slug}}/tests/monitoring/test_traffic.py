@@ -1,0 +1,123 @@
+"""`make simulate-traffic`, then `make drift`, against a real service: the drift and the fall in
+accuracy of the shifted traffic are found, and the service counted what it was sent.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.module_name }}.monitoring import (
+    drift,
+    traffic,
+)
+from {{ cookiecutter.module_name }}.monitoring.store import (
+    read_recent,
+)
+from {{ cookiecutter.module_name }}.monitoring.summary import (
+    read_summary,
+)
+
+
+def test_shifted_records_stay_inside_the_training_range():
+    ranges = {"a": (0.0, 10.0), "b": (0.0, 10.0), "c": (-5.0, 5.0)}
+    record = {"a": 8.0, "b": 8.0, "c": -4.0}
+    assert traffic.shifted(record, ranges, 1.5) == {"a": 10.0, "b": 8.0, "c": -5.0}
+    rejected = traffic.out_of_range(record, ranges, random.Random(0))
+    assert sum(rejected[name] > ranges[name][1] for name in ranges) == 1
+
+
+@pytest.fixture
+def service(monitored, tmp_path):
+    """The monitored model served by uvicorn on a free loopback port; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "API_BUNDLE_DIR": str(monitored.bundle_dir),
+        "API_EXAMPLES_FILE": str(monitored.test_file),
+        "API_PREDICTION_LOG_PATH": str(tmp_path / "predictions.sqlite"),
+        "API_METRICS_DRIFT_SUMMARY": str(tmp_path / "drift.json"),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory",
+        "{{ cookiecutter.module_name }}.api.main:create_app",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    log = tmp_path / "uvicorn.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            assert process.poll() is None, log.read_text()
+            try:
+                urllib.request.urlopen(f"{url}/ready", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the service did not get ready:\n{log.read_text()}")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_simulated_traffic_shows_drift_and_a_fall_in_accuracy(monitored, service, tmp_path):
+    ground_truth = tmp_path / "ground_truth.csv"
+    sent = CliRunner().invoke(
+        traffic.app,
+        [
+            "--url", service, "--normal", "150", "--shifted", "150", "--out-of-range", "3",
+            "--rate", "0", "--data", str(monitored.train_file), "--data", str(monitored.test_file),
+            "--ground-truth", str(ground_truth),
+        ],
+    )  # fmt: skip
+    assert sent.exit_code == 0, sent.output
+    assert "out of range: 0 answered" in sent.output
+    with ground_truth.open() as handle:
+        labelled = list(csv.DictReader(handle))
+    assert 290 <= len(labelled) <= 300  # a few rows of the data may be out of range themselves
+    with urllib.request.urlopen(f"{service}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'route="/predict",status="422"' in metrics
+
+    log = tmp_path / "predictions.sqlite"
+    deadline = time.monotonic() + 10
+    # The service writes in the background, about once a second: the file may not exist yet.
+    while not log.exists() or len(read_recent(log, 1000)) < len(labelled):
+        assert time.monotonic() < deadline, "the prediction log did not catch up"
+        time.sleep(0.1)
+    monitored.write_params(window=150)  # the shifted traffic only
+    try:
+        result = CliRunner().invoke(
+            drift.app,
+            [
+                "--log", str(log), "--ground-truth", str(ground_truth),
+                "--reference", str(monitored.train_file), "--test-file", str(monitored.test_file),
+                "--bundle-dir", str(monitored.bundle_dir), "--output-dir", str(tmp_path / "drift"),
+                "--params-file", str(monitored.params_file),
+            ],
+        )  # fmt: skip
+    finally:
+        monitored.write_params()
+    assert result.exit_code == 1, result.output
+    summary = read_summary(tmp_path / "drift" / "drift.json")
+    assert summary.dataset_drift
+    assert summary.quality is not None
+    assert summary.quality.accuracy < summary.quality.reference_accuracy - 0.1
+    assert (tmp_path / "drift" / "quality.html").is_file()

@@ -1,0 +1,357 @@
+"""Prometheus metrics of the service, at GET /metrics.
+
+`main.create_app` calls this module's `install`, which adds:
+
+- a pure-ASGI middleware counting every request by route template (`/predict`, never the raw
+  path), method and status, with its latency, the requests in progress, and the prediction
+  cache's answers when the service has a cache (read from its X-Cache header, so the cache
+  itself knows nothing of Prometheus);
+- a wrapper around the loaded model that counts predictions by class and times each model call;
+- a listener on the 422 handler (errors.py) counting out-of-range values by feature;
+- GET /metrics, a plain route: a mounted metrics app would answer /metrics with a redirect.
+
+The gauges (the model's identity, the drift job's verdicts from drift.json) are read when
+Prometheus scrapes, by a collector, so every worker reports the same values: no gauge holds a
+worker's own state, so none needs a multiprocess mode. Each metric update costs a lock and a few
+calls (about a microsecond): the hot path makes six.
+
+One worker per container is the default (scale with replicas). With several workers in one
+container (`uvicorn --workers N`), set PROMETHEUS_MULTIPROC_DIR to an empty folder before the
+start: each worker then writes its counts there and /metrics adds them up, whichever worker
+answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.routing import iter_route_contexts
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import DRIFT_SUMMARY
+from ..monitoring.summary import DriftSummary, DriftSummaryError, read_summary
+from .predictor import ModelState, Prediction, Predictor
+
+# Seconds. The request buckets bracket the p99 alert (0.1 s); the model answers in microseconds.
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+MODEL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404)
+
+
+class MetricsSettings(BaseSettings):
+    """`API_METRICS_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="API_METRICS_", extra="ignore")
+
+    enabled: bool = Field(default=True, description="Serve /metrics and count requests")
+    drift_summary: Path = Field(
+        default=DRIFT_SUMMARY, description="drift.json of `make drift`, published at /metrics"
+    )
+
+
+class ServiceMetrics:
+    """The service's own series, created in `registry`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "http_requests", "Requests answered, by route template, method and status",
+            ["route", "method", "status"], registry=registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "http_request_duration_seconds", "Time to answer a request, by route template",
+            ["route", "method"], buckets=REQUEST_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.inference = Histogram(
+            "model_inference_duration_seconds", "Time of one model call (a request's records)",
+            buckets=MODEL_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.predictions = Counter(
+            "model_predictions", "Predictions answered, by predicted class",
+            ["class"], registry=registry,
+        )  # fmt: skip
+        self.out_of_range = Counter(
+            "model_input_out_of_range", "Values rejected outside their feature's accepted range",
+            ["feature"], registry=registry,
+        )  # fmt: skip
+        self.cache = Counter(
+            "prediction_cache_lookups", "Records looked up in the prediction cache, by result",
+            ["result"], registry=registry,
+        )  # fmt: skip
+        self.logged = Counter(
+            "prediction_log_records", "Predictions written to the prediction log",
+            registry=registry,
+        )  # fmt: skip
+        self.log_dropped = Counter(
+            "prediction_log_dropped_records", "Predictions the prediction log could not keep",
+            ["reason"], registry=registry,
+        )  # fmt: skip
+        # Labelled children, looked up once: `labels()` costs more than the increment itself.
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def count_cache(self, header: bytes) -> None:
+        """Count the records of an X-Cache header: `hit`, `miss` or `<hits>/<records>`."""
+        if header in (b"hit", b"miss"):
+            found, total = int(header == b"hit"), 1
+        else:
+            hits, _, records = header.partition(b"/")
+            try:
+                found, total = int(hits), int(records)
+            except ValueError:
+                return  # not the cache's header
+        self.cache.labels("hit").inc(found)
+        self.cache.labels("miss").inc(total - found)
+
+    def count_out_of_range(self, features: Sequence[str]) -> None:
+        for feature in features:
+            self.out_of_range.labels(feature).inc()
+
+    def count_dropped(self, reason: str, count: int) -> None:
+        self.log_dropped.labels(reason).inc(count)
+
+
+class ServiceState:
+    """A collector of what the service is serving: the model's identity and drift.json, read at
+    each scrape (drift.json only when it changed)."""
+
+    def __init__(self, state: ModelState, drift_summary: Path) -> None:
+        self.state = state
+        self.drift_summary = drift_summary
+        self._stamp: tuple[int, int] | None = None
+        self._summary: DriftSummary | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        predictor = self.state.predictor
+        if predictor is not None:
+            identity = predictor.metadata.identity
+            info = GaugeMetricFamily(
+                "model_info", "The served model (1): registered name, version, model.onnx sha256",
+                labels=["model", "version", "sha256"],
+            )  # fmt: skip
+            info.add_metric([identity.registered_model, str(identity.version), identity.sha256], 1)
+            yield info
+        summary = self.summary()
+        if summary is not None:
+            yield from drift_metrics(summary)
+
+    def summary(self) -> DriftSummary | None:
+        """drift.json, read again only when its size or time changed; None without one."""
+        try:
+            status = self.drift_summary.stat()
+        except OSError:
+            self._stamp, self._summary = None, None
+            return None
+        stamp = (status.st_mtime_ns, status.st_size)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._summary = read_summary(self.drift_summary)
+            except DriftSummaryError:
+                self._summary = None  # half-written by hand, say: published once it is whole
+        return self._summary
+
+
+def drift_metrics(summary: DriftSummary) -> Iterator[Metric]:
+    """The series of a drift summary."""
+    score = GaugeMetricFamily(
+        "model_drift_score", "Drift score by feature: a p-value or a distance (see drift.json)",
+        labels=["feature"],
+    )  # fmt: skip
+    detected = GaugeMetricFamily(
+        "model_drift_detected", "1 when the feature drifted in the last drift report",
+        labels=["feature"],
+    )  # fmt: skip
+    for name, feature in summary.features.items():
+        score.add_metric([name], feature.score)
+        detected.add_metric([name], float(feature.drifted))
+    yield score
+    yield detected
+    yield GaugeMetricFamily(
+        "model_drift_share", "Share of the features that drifted", value=summary.drift_share
+    )
+    yield GaugeMetricFamily(
+        "model_dataset_drift_detected", "1 when the last drift report found the data drifted",
+        value=float(summary.dataset_drift),
+    )  # fmt: skip
+    yield GaugeMetricFamily(
+        "model_drift_report_timestamp_seconds", "When the last drift report was made (Unix time)",
+        value=summary.created_at.timestamp(),
+    )  # fmt: skip
+    if summary.quality is not None:
+        accuracy = GaugeMetricFamily(
+            "model_accuracy", "Accuracy on labelled recent traffic, and on the reference",
+            labels=["data"],
+        )  # fmt: skip
+        accuracy.add_metric(["labelled"], summary.quality.accuracy)
+        accuracy.add_metric(["reference"], summary.quality.reference_accuracy)
+        yield accuracy
+
+
+class RouteLabels:
+    """The route template that answers a request, from the app's own routes."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._known: dict[str, str] = {}  # paths equal to their template: as many as routes
+
+    def __call__(self, scope: Scope) -> str:
+        path = scope["path"]
+        label = self._known.get(path)
+        if label is None:
+            label = self._match(scope)
+            if label == path:
+                self._known[path] = label
+        return label
+
+    def _match(self, scope: Scope) -> str:
+        partial = None
+        for route in iter_route_contexts(self.app.router.routes):
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route.path_format or UNMATCHED
+            if match is Match.PARTIAL and partial is None:
+                partial = route.path_format  # the path, not the method: a 405
+        return partial or UNMATCHED
+
+
+class MetricsMiddleware:
+    """ASGI middleware: count, time and label every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: RouteLabels) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        route = self.routes(scope)  # before the app runs: a mount rewrites the scope's paths
+        status = 500  # unless the app answers: an exception that escaped it
+        cache_header = None
+
+        async def observing_send(message: Message) -> None:
+            nonlocal status, cache_header
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-cache":
+                        cache_header = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observing_send)
+        finally:
+            seconds = time.perf_counter() - start
+            self.metrics.observe(route, scope["method"], status, seconds)
+            if cache_header is not None:
+                self.metrics.count_cache(cache_header)
+
+
+class TimedModel:
+    """The ONNX model, each call timed."""
+
+    def __init__(self, model: Any, histogram: Histogram) -> None:
+        self.model = model
+        self.histogram = histogram
+
+    def predict(self, rows: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.model.predict(rows)
+        finally:
+            self.histogram.observe(time.perf_counter() - start)
+
+
+class CountingPredictor:
+    """The served predictor, its answers counted by class."""
+
+    def __init__(self, predictor: Predictor, metrics: ServiceMetrics) -> None:
+        self.predictor = predictor
+        self.metadata = predictor.metadata
+        self.version = predictor.version
+        self.classes = predictor.classes
+        self._counters = {label: metrics.predictions.labels(label) for label in self.classes}
+
+    async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
+        predictions = await self.predictor.predict(records)
+        for prediction in predictions:
+            self._counters[prediction["label"]].inc()
+        return predictions
+
+
+def instrument(state: ModelState, metrics: ServiceMetrics) -> None:
+    """Count the loaded predictor's answers and time its model, under any wrapper (a wrapper,
+    like the cache, keeps what it wraps as `.predictor`)."""
+    if state.predictor is None:
+        return
+    inner: Any = state.predictor
+    while not isinstance(inner, Predictor):
+        inner = inner.predictor
+    inner.model = TimedModel(inner.model, metrics.inference)
+    for feature in inner.metadata.feature_names:  # every feature's series from 0, so that
+        metrics.out_of_range.labels(feature)  # increase() sees the first rejection too
+    state.predictor = CountingPredictor(state.predictor, metrics)  # type: ignore[assignment]
+
+
+def install(app: FastAPI, settings: MetricsSettings | None = None) -> None:
+    """Add the metrics middleware, the model's instrumentation and GET /metrics to `app`."""
+    settings = settings or MetricsSettings()
+    if not settings.enabled:
+        return
+    disable_created_metrics()  # no `_created` series: Prometheus has no use for them here
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry)
+    state = ServiceState(app.state.model, settings.drift_summary)
+    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    if multiprocess:  # every worker's files, added up; `registry` would show this worker only
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    registry.register(state)
+    app.state.metrics = metrics
+    app.state.out_of_range_listeners.append(metrics.count_out_of_range)
+    serve = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with serve(app):
+            instrument(app.state.model, metrics)
+            yield
+
+    async def scrape() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+    app.router.lifespan_context = lifespan
+    app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=RouteLabels(app))

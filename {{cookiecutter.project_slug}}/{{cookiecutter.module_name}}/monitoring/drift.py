@@ -1,0 +1,253 @@
+"""`make drift`: do the inputs the service receives still look like the training data?
+
+Compares the `drift.window` most recent predictions of the prediction log (or a CSV of new data,
+`--current`) with the training split in an Evidently report run with its tests: each feature's
+verdict is the status of its test, and the data as a whole has drifted when at least
+`drift.drift_share` of the features did (Evidently's test too). Writes to reports/drift/:
+
+- data_drift.html, the report to read, and data_drift.json, Evidently's results;
+- quality.html and quality.json when the true labels of logged predictions are known (the
+  ground-truth CSV that `make simulate-traffic` writes, or a target column in `--current`):
+  accuracy on them against the served model's on the test split;
+- drift.json, the summary the service publishes at /metrics (summary.py).
+
+Exits 1 when the data has drifted, so a scheduled job can act on it, and 0 otherwise. Evidently
+loads when the command runs (5-10 s); the whole job takes 10-20 s.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from ..bundle import BundleMetadata, read_verified
+from ..config import (
+    BUNDLE_DIR,
+    DRIFT_DIR,
+    GROUND_TRUTH_FILE,
+    PARAMS_FILE,
+    PREDICTION_LOG,
+    TEST_FILE,
+    TRAIN_FILE,
+    display_path,
+)
+from ..errors import PipelineError, reported
+from ..inference import load
+from ..params import DriftParams, load_params
+from .store import read_recent, shown
+from .summary import DriftSummary, FeatureDrift, Quality, write_summary
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+# Column names of the quality report's frames.
+TARGET, PREDICTION = "target", "prediction"
+
+
+class DriftInputError(PipelineError):
+    """There is nothing, or too little, to compare."""
+
+
+def current_from_log(log: Path, features: list[str], window: int) -> tuple[pd.DataFrame, str]:
+    """The `window` most recent logged inputs, with their request ids and predicted labels."""
+    if not log.is_file():
+        raise DriftInputError(
+            f"no prediction log at {display_path(log)}: serve the model and send it requests "
+            "(`make simulate-traffic`), or pass --current with a CSV of new data"
+        )
+    logged = [p for p in read_recent(log, window) if list(p.inputs) == features]
+    rows = pd.DataFrame([p.inputs for p in logged], columns=features, dtype="float64")
+    rows["request_id"] = [p.request_id for p in logged]
+    rows["position"] = [p.position for p in logged]
+    rows[PREDICTION] = [p.label for p in logged]
+    rows["model_version"] = [p.model_version for p in logged]
+    return rows, f"prediction log: {shown(logged)}"
+
+
+def with_ground_truth(current: pd.DataFrame, ground_truth: Path) -> pd.DataFrame:
+    """The logged rows whose true label the ground-truth CSV gives, with it as TARGET."""
+    if not ground_truth.is_file() or "request_id" not in current:
+        return current.iloc[0:0]
+    truth = pd.read_csv(ground_truth, dtype={"request_id": str, "position": int, "label": str})
+    truth = truth.drop_duplicates(["request_id", "position"], keep="last")
+    labelled = current.merge(truth, on=["request_id", "position"], how="inner")
+    return labelled.rename(columns={"label": TARGET})
+
+
+def predict(frame: pd.DataFrame, bundle_dir: Path, features: list[str]) -> list[str]:
+    """The served model's labels for `frame`."""
+    _, model = load(bundle_dir)
+    labels, _ = model.predict(frame[features].to_numpy(dtype=np.float32))
+    return labels
+
+
+def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bool]:
+    """Each feature's drift from its test's status, keyed by the metric's `config.column`, then
+    the share of drifted features and the dataset's verdict (DriftedColumnsCount's test)."""
+    metrics = {metric["id"]: metric for metric in result["metrics"]}
+    features: dict[str, FeatureDrift] = {}
+    share, dataset_drift = None, None
+    for test in result["tests"]:
+        metric = metrics[test["metric_config"]["metric_id"]]
+        config, status = metric["config"], getattr(test["status"], "value", test["status"])
+        if status == "ERROR":
+            raise PipelineError(f"Evidently could not compute {metric['metric_name']}")
+        failed = status != "SUCCESS"  # FAIL, or WARNING for a test made non-critical
+        if config["type"].endswith(":ValueDrift"):
+            features[config["column"]] = FeatureDrift(
+                score=metric["value"],
+                method=config["method"],
+                threshold=config["threshold"],
+                drifted=failed,
+            )
+        elif config["type"].endswith(":DriftedColumnsCount"):
+            share, dataset_drift = metric["value"]["share"], failed
+    if share is None or dataset_drift is None:
+        raise PipelineError("the Evidently report has no test of the share of drifted columns")
+    return features, share, dataset_drift
+
+
+def drift_report(reference: pd.DataFrame, current: pd.DataFrame, features: list[str],
+                 params: DriftParams) -> Any:  # fmt: skip
+    """Evidently's data-drift report with its tests (a Snapshot)."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=features)
+    preset = DataDriftPreset(
+        columns=features,
+        drift_share=params.drift_share,
+        method=params.method,
+        threshold=params.threshold,
+    )
+    return Report([preset], include_tests=True).run(
+        current_data=Dataset.from_pandas(current[features], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference[features], data_definition=definition),
+    )
+
+
+def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata) -> Any:
+    """Evidently's classification report: true labels (TARGET) against predictions."""
+    from evidently import (
+        BinaryClassification,
+        DataDefinition,
+        Dataset,
+        MulticlassClassification,
+        Report,
+    )
+    from evidently.presets import ClassificationPreset
+
+    task = (
+        BinaryClassification(
+            target=TARGET, prediction_labels=PREDICTION, pos_label=metadata.positive_label
+        )
+        if len(metadata.classes) == 2
+        else MulticlassClassification(target=TARGET, prediction_labels=PREDICTION)
+    )
+    definition = DataDefinition(classification=[task], categorical_columns=[TARGET, PREDICTION])
+    return Report([ClassificationPreset()], include_tests=True).run(
+        current_data=Dataset.from_pandas(current[[TARGET, PREDICTION]], definition),
+        reference_data=Dataset.from_pandas(reference[[TARGET, PREDICTION]], definition),
+    )
+
+
+def accuracy(frame: pd.DataFrame) -> float:
+    return float((frame[TARGET] == frame[PREDICTION]).mean())
+
+
+@app.command()
+def main(
+    current: Annotated[Path | None, typer.Option(help="CSV of new data, not the log")] = None,
+    log: Path = PREDICTION_LOG,
+    ground_truth: Path = GROUND_TRUTH_FILE,
+    reference: Path = TRAIN_FILE,
+    test_file: Path = TEST_FILE,
+    bundle_dir: Path = BUNDLE_DIR,
+    output_dir: Path = DRIFT_DIR,
+    params_file: Path = PARAMS_FILE,
+) -> None:
+    """Compare recent inputs with the training data; exit 1 when they have drifted."""
+    with reported("drift"):
+        params = load_params(params_file)
+        metadata = read_verified(bundle_dir)
+        features, target = metadata.feature_names, metadata.target
+        if current is None:
+            recent, source = current_from_log(log, features, params.drift.window)
+            labelled = with_ground_truth(recent, ground_truth)
+        else:
+            recent, source = pd.read_csv(current), f"{display_path(current)}"
+            missing = sorted(set(features) - set(recent.columns))
+            if missing:
+                raise DriftInputError(f"{source} lacks the features {missing}")
+            labelled = recent.iloc[0:0]
+            if target in recent:
+                labelled = recent.assign(**{TARGET: recent[target].astype(str)})
+                labelled[PREDICTION] = predict(labelled, bundle_dir, features)
+        if len(recent) < params.drift.min_rows:
+            raise DriftInputError(
+                f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows is "
+                f"{params.drift.min_rows}); send more requests first"
+            )
+        training = pd.read_csv(reference)
+        typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        snapshot = drift_report(training, recent, features, params.drift)
+        snapshot.save_html(str(output_dir / "data_drift.html"))
+        snapshot.save_json(str(output_dir / "data_drift.json"))
+        drifts, share, dataset_drift = verdicts(snapshot.dict())
+        quality = None
+        if len(labelled) >= params.drift.min_rows:
+            test = pd.read_csv(test_file)
+            test = test.assign(**{TARGET: test[target].astype(str)})
+            test[PREDICTION] = predict(test, bundle_dir, features)
+            checked = quality_report(test, labelled, metadata)
+            checked.save_html(str(output_dir / "quality.html"))
+            checked.save_json(str(output_dir / "quality.json"))
+            quality = Quality(
+                labelled_rows=len(labelled),
+                accuracy=accuracy(labelled),
+                reference_accuracy=accuracy(test),
+            )
+        summary = DriftSummary(
+            created_at=datetime.now(UTC),
+            current_source=source,
+            current_rows=len(recent),
+            reference_rows=len(training),
+            model_versions=sorted({int(v) for v in recent.get("model_version", [])}),
+            drift_share=share,
+            drift_share_threshold=params.drift.drift_share,
+            dataset_drift=dataset_drift,
+            features=drifts,
+            quality=quality,
+        )
+        write_summary(output_dir / "drift.json", summary)
+    report(summary, output_dir)
+    if dataset_drift:
+        raise typer.Exit(1)
+
+
+def report(summary: DriftSummary, output_dir: Path) -> None:
+    """The verdict in a few lines."""
+    drifted = summary.drifted_features
+    typer.echo(
+        f"drift: {len(drifted)} of {len(summary.features)} features drifted "
+        f"({summary.drift_share * 100:.0f}%; the data drifts from "
+        f"{summary.drift_share_threshold * 100:.0f}%)"
+        + (f": {', '.join(drifted)}" if drifted else "")
+    )
+    if summary.quality is not None:
+        typer.echo(
+            f"drift: accuracy {summary.quality.accuracy:.3f} on {summary.quality.labelled_rows} "
+            f"labelled predictions; the served model had {summary.quality.reference_accuracy:.3f} "
+            "on the test split"
+        )
+    verdict = "THE DATA HAS DRIFTED" if summary.dataset_drift else "no drift of the data"
+    typer.echo(f"drift: {verdict}; reports in {display_path(output_dir)}/ (data_drift.html)")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,301 @@
+"""The prediction log: each prediction the service answered, in one SQLite file.
+
+The service appends to it through a `PredictionWriter` (api/prediction_log.py); `make drift`
+reads the most recent rows with `read_recent`. One row per predicted record: when, the request
+id (to join ground truth that arrives later), the record's place in its request, the model
+version, the inputs, the predicted label and the class probabilities. To keep the service fast,
+inputs and probabilities are stored packed (little-endian float64 as hexadecimal text, in the
+order the `models` table gives for that model version): `read_recent` unpacks them into dicts.
+
+Safe under several workers and restarts: the file is in WAL mode, where readers never block the
+writer and each process's writer waits its turn for the lock (up to `busy_timeout` seconds);
+each flush is one transaction, so a crash loses at most the last second of rows, never the
+file. A request only queues its rows; a background thread writes what is queued every second.
+Nothing here fails a request: when the disk or the size cap is full, the lock stays taken too
+long or the folder cannot be written, the rows are dropped, reported through
+`on_drop(reason, count)` (the service counts them as a metric) and logged as one warning per
+outage.
+
+Personal data: the inputs are whatever clients send. If they describe people, this file holds
+personal data (health data, for the default breast-cancer model): keep it on the service's own
+disk, keep it only as long as the drift job needs it (`retention_days`), never commit it, and
+turn logging off (API_PREDICTION_LOG_ENABLED=false) where you have no basis for keeping it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS models (
+        version INTEGER PRIMARY KEY,
+        features TEXT NOT NULL,
+        classes TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS predictions (
+        id INTEGER PRIMARY KEY,
+        logged_at REAL NOT NULL,
+        request_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        model_version INTEGER NOT NULL,
+        inputs TEXT NOT NULL,
+        label TEXT NOT NULL,
+        probabilities TEXT NOT NULL
+    )""",
+)
+# A whole flush in one statement, from a JSON array of rows: SQLite runs it in one step, so the
+# writer thread takes Python's lock (the GIL) once per flush, not once per row, which would slow
+# the thread that answers requests.
+INSERT = """
+INSERT INTO predictions
+    (logged_at, request_id, position, model_version, inputs, label, probabilities)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+    json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+    json_extract(value, '$[6]')
+FROM json_each(?)
+"""
+# Seconds between two writes: rows are written in one transaction per flush, not one per request.
+FLUSH_SECONDS = 1.0
+# Why predictions can be dropped: the metric's `reason` label.
+DROP_REASONS = ("full", "locked", "unwritable", "queue_full", "error")
+# SQLite's error names -> the reason a drop is counted under.
+REASONS = {
+    "SQLITE_FULL": "full",
+    "SQLITE_BUSY": "locked",
+    "SQLITE_LOCKED": "locked",
+    "SQLITE_READONLY": "unwritable",
+    "SQLITE_CANTOPEN": "unwritable",
+    "SQLITE_PERM": "unwritable",
+}
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """The served model, as the log needs to know it: the order of inputs and probabilities."""
+
+    version: int
+    features: tuple[str, ...]
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoggedPrediction:
+    """One predicted record, as `read_recent` gives it."""
+
+    logged_at: float  # seconds since the epoch
+    request_id: str
+    position: int  # the record's index in its request: 0 for /predict
+    model_version: int
+    inputs: Mapping[str, float]  # feature -> value, as the client sent it
+    label: str
+    probabilities: Mapping[str, float]
+
+
+def reason_of(error: Exception) -> str:
+    """The reason a failed write is counted under: full, locked, unwritable or error."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name.startswith("SQLITE_IOERR") or isinstance(error, OSError):
+        return "unwritable"
+    return REASONS.get(name, "error")
+
+
+class PredictionWriter:
+    """Appends one model's predictions to the log from a background thread; `submit` never
+    blocks and never raises for the log's sake."""
+
+    def __init__(
+        self,
+        path: Path,
+        model: LoggedModel,
+        *,
+        queue_size: int = 10_000,
+        busy_timeout: float = 5.0,
+        max_bytes: int | None = None,
+        retention_days: float | None = None,
+        on_write: Callable[[int], None] | None = None,
+        on_drop: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.model = model
+        self.queue_size = queue_size
+        self.busy_timeout = busy_timeout
+        self.max_bytes = max_bytes
+        self.retention_days = retention_days
+        self.on_write = on_write or (lambda count: None)
+        self.on_drop = on_drop or (lambda reason, count: None)
+        self._inputs = struct.Struct(f"<{len(model.features)}d")
+        self._probabilities = struct.Struct(f"<{len(model.classes)}d")
+        self._pending: collections.deque[list[list]] = collections.deque()  # one list a request
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._failing: str | None = None  # the reason of the outage under way, if any
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(
+        self, request_id: str, records: Sequence[tuple[Sequence[float], str, Sequence[float]]]
+    ) -> None:
+        """Queue one request's predictions: (inputs in feature order, label, probabilities in
+        class order) for each record. When the queue is full, they are dropped."""
+        if len(self._pending) >= self.queue_size:
+            self.drop("queue_full", len(records), "the writer cannot keep up")
+            return
+        now, version = time.time(), self.model.version
+        pack_inputs, pack_probabilities = self._inputs.pack, self._probabilities.pack
+        self._pending.append(
+            [
+                [
+                    now,
+                    request_id,
+                    position,
+                    version,
+                    pack_inputs(*inputs).hex(),
+                    label,
+                    pack_probabilities(*probabilities).hex(),
+                ]
+                for position, (inputs, label, probabilities) in enumerate(records)
+            ]
+        )
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread (after `timeout` seconds at most)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def drop(self, reason: str, count: int, detail: str) -> None:
+        """Count `count` predictions as lost for `reason`; warn once per outage."""
+        self.on_drop(reason, count)
+        if self._failing != reason:  # one warning per outage, not one per request
+            logger.warning(
+                "prediction log %s: %s (%s); dropping predictions until it can write again",
+                self.path,
+                reason,
+                detail,
+            )
+            self._failing = reason
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        while True:
+            stopping = self._stopping
+            self._wake.wait(FLUSH_SECONDS)
+            rows: list[list] = []
+            while self._pending:
+                rows += self._pending.popleft()
+            if rows:
+                connection = self._write(connection, rows)
+            if stopping:
+                break
+        if connection is not None:
+            connection.close()
+
+    def _write(
+        self, connection: sqlite3.Connection | None, rows: list[list]
+    ) -> sqlite3.Connection | None:
+        """Write `rows` in one transaction; the connection to use next time (None: reconnect)."""
+        try:
+            connection = connection or self._connect()
+            with connection:
+                connection.execute(INSERT, (json.dumps(rows),))
+        except (sqlite3.Error, OSError) as error:
+            self.drop(reason_of(error), len(rows), str(error))
+            if connection is not None:
+                connection.close()
+            return None  # connect again next time: the folder or the disk may be back
+        self.on_write(len(rows))
+        if self._failing:
+            logger.info("prediction log %s: writing again", self.path)
+            self._failing = None
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=self.busy_timeout)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: durable at checkpoints
+            if self.max_bytes:
+                page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+                connection.execute(f"PRAGMA max_page_count={max(self.max_bytes // page_size, 1)}")
+            with connection:
+                for statement in SCHEMA:
+                    connection.execute(statement)
+                model = self.model
+                connection.execute(
+                    "INSERT OR REPLACE INTO models VALUES (?, ?, ?)",
+                    (model.version, json.dumps(model.features), json.dumps(model.classes)),
+                )
+                if self.retention_days:
+                    cutoff = time.time() - self.retention_days * 86_400
+                    connection.execute("DELETE FROM predictions WHERE logged_at < ?", (cutoff,))
+        except sqlite3.Error:
+            connection.close()
+            raise
+        return connection
+
+
+def read_recent(path: Path, limit: int) -> list[LoggedPrediction]:
+    """The `limit` most recent predictions of the log at `path`, oldest first."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        if not {"models", "predictions"} <= tables:
+            return []  # created by a writer that has not written yet
+        models = {
+            version: (json.loads(features), json.loads(classes))
+            for version, features, classes in connection.execute("SELECT * FROM models")
+        }
+        rows = connection.execute(
+            "SELECT logged_at, request_id, position, model_version, inputs, label, probabilities "
+            "FROM predictions ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+    found = []
+    for when, request_id, position, version, inputs, label, probabilities in reversed(rows):
+        features, classes = models[version]
+        found.append(
+            LoggedPrediction(
+                logged_at=when,
+                request_id=request_id,
+                position=position,
+                model_version=version,
+                inputs=dict(zip(features, unpack(inputs), strict=True)),
+                label=label,
+                probabilities=dict(zip(classes, unpack(probabilities), strict=True)),
+            )
+        )
+    return found
+
+
+def unpack(packed: str) -> tuple[float, ...]:
+    """Little-endian float64 values, from hexadecimal text."""
+    data = bytes.fromhex(packed)
+    return struct.unpack(f"<{len(data) // 8}d", data)
+
+
+def shown(predictions: Sequence[LoggedPrediction]) -> str:
+    """`N predictions from <first> to <last>` for messages."""
+    if not predictions:
+        return "no predictions"
+    first, last = (
+        datetime.fromtimestamp(p.logged_at, UTC).strftime("%Y-%m-%d %H:%M")
+        for p in (predictions[0], predictions[-1])
+    )
+    return f"{len(predictions)} predictions from {first} to {last} UTC"
