@@ -47,15 +47,13 @@ VALIDATION_DIR = REPORTS_DIR / "validation"
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PROMOTION_FILE = REPORTS_DIR / "promotion.json"
 EMISSIONS_FILE = REPORTS_DIR / "emissions.csv"
-{%- if cookiecutter.use_monitoring %}
-# Monitoring: the service logs each prediction in PREDICTION_LOG; `make drift` compares recent
-# ones with the training data and writes its reports to DRIFT_DIR, with DRIFT_SUMMARY (drift.json)
-# for the service to publish as metrics.
+# Monitoring (M6), when the project has it: the service logs each prediction in PREDICTION_LOG;
+# the drift job compares recent ones with the training data and writes its reports to DRIFT_DIR,
+# with DRIFT_SUMMARY (drift.json) for the service to publish.
 PREDICTION_LOG = DATA_DIR / "monitoring" / "predictions.sqlite"
 GROUND_TRUTH_FILE = DATA_DIR / "monitoring" / "ground_truth.csv"
 DRIFT_DIR = REPORTS_DIR / "drift"
 DRIFT_SUMMARY = DRIFT_DIR / "drift.json"
-{%- endif %}
 
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 REFERENCES_DIR = PROJ_ROOT / "references"

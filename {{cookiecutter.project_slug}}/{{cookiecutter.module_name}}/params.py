@@ -68,10 +68,9 @@ class EnergyParams(Section):
 class MlflowParams(Section):
     experiment: str = Field(min_length=1)
     registered_model: str = Field(min_length=1)
-{%- if cookiecutter.use_monitoring %}
 
 
-# Evidently's drift tests for numerical features (its stattest names).
+# The drift job's tests for numerical features, by their names in the drift library (M6).
 DriftMethod = Literal[
     "ks", "wasserstein", "psi", "jensenshannon", "kl_div", "anderson", "cramer_von_mises",
     "mannw", "ed", "es", "t_test", "hellinger", "empirical_mmd",
@@ -81,10 +80,9 @@ DriftMethod = Literal[
 class DriftParams(Section):
     window: int = Field(ge=1, description="Most recent logged predictions to compare")
     min_rows: int = Field(ge=2, description="Fewest logged predictions worth a verdict")
-    method: DriftMethod | None = Field(description="Evidently's test; null: chosen by size")
+    method: DriftMethod | None = Field(description="The drift test; null: chosen by data size")
     threshold: float | None = Field(gt=0, description="The test's threshold; null: its default")
     drift_share: float = Field(gt=0, le=1, description="Share of drifted features that is drift")
-{%- endif %}
 
 
 class Params(Section):
@@ -94,9 +92,7 @@ class Params(Section):
     gate: GateParams
     energy: EnergyParams
     mlflow: MlflowParams
-{%- if cookiecutter.use_monitoring %}
-    drift: DriftParams
-{%- endif %}
+    drift: DriftParams | None = None  # in params.yaml when the project has monitoring (M6)
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

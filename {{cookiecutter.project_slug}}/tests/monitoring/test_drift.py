@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.monitoring import (
@@ -124,6 +125,7 @@ def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_pat
     [
         ("nothing", "no prediction log at"),
         ("few", "too few for a verdict"),
+        ("no-section", "has no `drift` section"),
     ],
 )
 def test_too_little_to_compare_is_said_in_one_line(monitored, tmp_path, setup, message):
@@ -132,6 +134,12 @@ def test_too_little_to_compare_is_said_in_one_line(monitored, tmp_path, setup, m
         few = tmp_path / "few.csv"
         monitored.test_split().head(10).to_csv(few, index=False)
         args = ["--current", str(few)]
+    if setup == "no-section":  # a params.yaml from before monitoring was added
+        document = yaml.safe_load(monitored.params_file.read_text())
+        del document["drift"]
+        params_file = tmp_path / "params.yaml"
+        params_file.write_text(yaml.safe_dump(document))
+        args = ["--params-file", str(params_file)]
     result = run_drift(monitored, tmp_path, *args)
     assert result.exit_code == 1
     assert message in result.output

@@ -16,9 +16,13 @@ worker's own state, so none needs a multiprocess mode. Each metric update costs 
 calls (about a microsecond): the hot path makes six.
 
 One worker per container is the default (scale with replicas). With several workers in one
-container (`uvicorn --workers N`), set PROMETHEUS_MULTIPROC_DIR to an empty folder before the
-start: each worker then writes its counts there and /metrics adds them up, whichever worker
-answers.
+container (`WORKERS=N`, or `uvicorn --workers N` by hand), PROMETHEUS_MULTIPROC_DIR must name an
+empty folder at the start (the image's command sees to it): each worker then writes its counts
+there and /metrics adds them up, whichever worker answers.
+
+Longer than most modules: the series, the middleware, the model's wrappers and the scrape-time
+collector are one job (what Prometheus reads), and splitting them would scatter the names that
+the dashboard and the alert rules depend on.
 """
 
 from __future__ import annotations

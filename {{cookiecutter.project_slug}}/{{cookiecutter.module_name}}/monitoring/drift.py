@@ -173,6 +173,8 @@ def main(
     """Compare recent inputs with the training data; exit 1 when they have drifted."""
     with reported("drift"):
         params = load_params(params_file)
+        if params.drift is None:
+            raise PipelineError(f"{params_file.name} has no `drift` section")
         metadata = read_verified(bundle_dir)
         features, target = metadata.feature_names, metadata.target
         if current is None:

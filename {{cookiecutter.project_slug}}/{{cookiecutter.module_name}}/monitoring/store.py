@@ -20,6 +20,9 @@ Personal data: the inputs are whatever clients send. If they describe people, th
 personal data (health data, for the default breast-cancer model): keep it on the service's own
 disk, keep it only as long as the drift job needs it (`retention_days`), never commit it, and
 turn logging off (API_PREDICTION_LOG_ENABLED=false) where you have no basis for keeping it.
+
+Longer than most modules: the writer and the reader share the file's schema and its packing,
+which must change together.
 """
 
 from __future__ import annotations
