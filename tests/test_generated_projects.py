@@ -226,7 +226,11 @@ def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id, progress):
         # The pipeline under a non-default combination, started the way the README says an
         # experiment starts, right after generation (nothing committed since the first commit).
         progress(f"{set_id}: dvc exp run right after generation")
-        run([".venv/bin/dvc", "exp", "run", "-S", "train.n_estimators=120"], project, env)
+        # In the environment activated as the README says (`source .venv/bin/activate`): DVC
+        # runs each stage's `python` from PATH.
+        activated = {**env, "PATH": os.pathsep.join([str(project / ".venv" / "bin"), env["PATH"]])}
+        dvc = str(project / ".venv" / "bin" / "dvc")
+        run([dvc, "exp", "run", "-S", "train.n_estimators=120"], project, activated)
         check_pipeline_ran(project)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -130,17 +129,11 @@ def test_the_alibi_detect_recipe_runs_where_it_installs(project, tmp_path):
     recipe = page[page.index("### Opt-in recipe") :]
     shell = re.search(r"```bash\n(.*?)```", recipe, flags=re.DOTALL).group(1)
     code = re.search(r"```python\n(.*?)```", recipe, flags=re.DOTALL).group(1)
-    uv = str(folder / ".venv" / "bin" / "uv")
-    for line in filter(None, shell.splitlines()):
-        words = shlex.split(line)
-        assert words[0] == "uv", line
-        run([uv, *words[1:]], cwd=folder, env=env, timeout=1200)
-    version = run([".venv/bin/python", "-c", "import numpy; print(numpy.__version__)"], folder)
-    assert version.stdout.startswith("1."), version.stdout
-    script = tmp_path / "alibi_recipe.py"
-    script.write_text(code)
-    detected = run([".venv/bin/python", str(script)], cwd=folder, env=env).stdout
-    assert detected.startswith("drift "), detected  # the log ends with the shifted traffic
-    tested = run([".venv/bin/python", "-m", "pytest", "-q", "-m", "not slow", "tests/monitoring"],
-                 cwd=folder, env=env, timeout=900).stdout  # fmt: skip
-    assert " passed" in tested and "failed" not in tested, tested
+    (folder / "alibi_check.py").write_text(code)
+    lock = (folder / "uv.lock").read_bytes()
+    # The project's uv first on PATH, as after `source .venv/bin/activate`.
+    bin_env = {**env, "PATH": f"{folder / '.venv' / 'bin'}:{env['PATH']}"}
+    detected = run(["bash", "-e", "-c", shell], cwd=folder, env=bin_env, timeout=1200).stdout
+    # After the shifted traffic; NumPy wraps the p-values over several lines.
+    assert re.search(r"^drift \[", detected, flags=re.MULTILINE), detected
+    assert (folder / "uv.lock").read_bytes() == lock  # the project's environment is untouched
