@@ -10,6 +10,7 @@ its own `make setup` (uv bootstrapped with pip, since a new user has none), `mak
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import re
@@ -38,9 +39,14 @@ REMOTE_URLS = {
 def progress(request):
     """`progress(text)`: a line on the terminal now, while the slow tier works (not captured)."""
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
 
     def say(text: str) -> None:
-        if reporter is not None:
+        if reporter is None:
+            return
+        # Past pytest's output capture, which would otherwise swallow the line.
+        paused = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with paused:
             reporter.write_line(f"    {text}")
 
     return say
