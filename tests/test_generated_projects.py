@@ -95,10 +95,13 @@ def check_installed_project(project: Path, answers: dict, env: dict[str, str]) -
             assert f"\n{package}==" not in serving_group, f"serving would install {package}"
 
 
-def check_pipeline_ran(project: Path) -> None:
+def check_pipeline_ran(project: Path, experiment: bool = False) -> None:
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert metrics["f1"] >= 0.9
-    assert json.loads((project / "reports" / "promotion.json").read_text())["promoted"]
+    promotion = json.loads((project / "reports" / "promotion.json").read_text())
+    # An experiment promotes nothing; before the first model it still fills models/bundle.
+    assert promotion["promoted"] is not experiment
+    assert (promotion["experiment"] is not None) is experiment
     assert (project / "models" / "bundle" / "model.onnx").is_file()
     assert (project / "reports" / "validation" / "data_docs" / "index.html").is_file()
 
@@ -237,7 +240,7 @@ def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id, progress):
         activated = {**env, "PATH": os.pathsep.join([str(project / ".venv" / "bin"), env["PATH"]])}
         dvc = str(project / ".venv" / "bin" / "dvc")
         run([dvc, "exp", "run", "-S", "train.n_estimators=120"], project, activated)
-        check_pipeline_ran(project)
+        check_pipeline_ran(project, experiment=True)
 
 
 def test_hook_initialises_dvc_when_it_is_on_path(demo, tmp_path, monkeypatch):

@@ -163,6 +163,21 @@ def test_an_experiment_moves_nothing(workspace, with_train, monkeypatch, folder_
     assert champion(workspace) == alias
 
 
+def test_an_experiment_before_any_model_gets_a_bundle_but_not_the_alias(workspace, monkeypatch):
+    """Right after generation, `dvc exp run` needs models/bundle (the stage's output); the shared
+    alias waits until the experiment is applied and promoted."""
+    monkeypatch.setenv("DVC_EXP_NAME", "first-light")
+    decision = workspace.run_pipeline(lenient(workspace.params))
+    assert not decision.promoted and champion(workspace) is None
+    assert served(workspace) == decision.candidate
+    assert "first-light: first model in" in decision.reasons[-1]
+    assert "the alias does not move" in decision.reasons[-1]
+    monkeypatch.delenv("DVC_EXP_NAME")  # applied, then `make promote`: a tie sets the alias
+    after = promote_command(workspace, "run")
+    assert after.exit_code == 0, after.output
+    assert champion(workspace) == served(workspace) == decision.candidate
+
+
 def test_out_of_sync_alias_stops_promotion_until_synced(champion_workspace, folder_bytes):
     space = champion_workspace
     client = MlflowClient()

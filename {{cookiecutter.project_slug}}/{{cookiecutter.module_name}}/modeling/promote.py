@@ -11,7 +11,9 @@ name the same model (same version, run id and model.onnx hash). The rules, in or
 4. It replaces the champion only with a strictly better `gate.compare_on` score: a tie keeps the
    champion. A champion that cannot be scored on today's data (its features changed) or that
    this MLflow store does not know (a new or reset store) yields to a candidate at least as good.
-5. In a `dvc exp run` experiment the verdict is recorded and nothing moves.
+5. In a `dvc exp run` experiment the verdict is recorded and nothing moves; only a project with
+   no model yet gets the candidate's bundle in models/bundle (the experiment's own output), never
+   the alias, which moves when the experiment is applied and promoted.
 6. A promotion installs the candidate's bundle as models/bundle (atomically), then moves the alias.
 
 reports/promotion.json records the verdict and its reasons. `sync` points the alias at the model
@@ -172,7 +174,13 @@ def promote(candidate_dir: Path, bundle_dir: Path, test_path: Path, params: Para
         wins, reason = judge(candidate_metrics, champion_metrics, known, gate)
         reasons = ["every threshold holds", reason]
     after = served.identity if served is not None and known else None
-    if wins and experiment:
+    if wins and experiment and served is None:
+        install(candidate_dir, bundle_dir)  # a first model for this experiment, not the alias
+        reasons.append(
+            f"experiment {experiment}: first model in {display_path(bundle_dir)}, the alias does "
+            "not move (apply it, then `make promote`)"
+        )
+    elif wins and experiment:
         reasons.append(f"experiment {experiment}: nothing moves (apply it, then `make promote`)")
     elif wins:
         after = install(candidate_dir, bundle_dir).identity
