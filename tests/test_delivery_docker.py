@@ -177,13 +177,27 @@ def image_size_mb(engine: DockerEngine, image: str) -> float:
 # --- the default project's image --------------------------------------------------------------
 
 
+# The default project once installed, for every module of the session that builds its image
+# (here and tests/test_monitoring_compose.py): each install costs about two minutes.
+_DEFAULT_INSTALL: list[tuple[Path, dict[str, str]]] = []
+
+
+def installed_default(tmp_path_factory, engine: DockerEngine) -> tuple[Path, dict[str, str]]:
+    """The default render after `make setup` and `make pipeline`, its run committed; made on
+    the first call of the session, shared after. The environment is a copy for the caller."""
+    if not _DEFAULT_INSTALL:
+        project, env = installed(tmp_path_factory, "default", DEFAULT, engine)
+        make(project, env, "pipeline")
+        commit(project, "Run the pipeline")
+        _DEFAULT_INSTALL.append((project, env))
+    project, env = _DEFAULT_INSTALL[0]
+    return project, dict(env)
+
+
 @pytest.fixture(scope="module")
 def default_project(tmp_path_factory, docker_engine):
     """The default render after `make setup` and `make pipeline`, its run committed."""
-    project, env = installed(tmp_path_factory, "default", DEFAULT, docker_engine)
-    make(project, env, "pipeline")
-    commit(project, "Run the pipeline")
-    return project, env
+    return installed_default(tmp_path_factory, docker_engine)
 
 
 @pytest.fixture(scope="module")

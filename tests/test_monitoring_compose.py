@@ -1,7 +1,8 @@
 """Slow tier, M6 monitoring in the compose stack: Prometheus, as compose.yaml's `monitoring`
 profile defines it, scrapes the API container by its service name, on a real engine.
 
-The default project is rendered, installed and its pipeline run; `make up SERVICES="api
+The default project is rendered, installed and its pipeline run (the install that
+tests/test_delivery_docker.py makes, shared within a session); `make up SERVICES="api
 prometheus"` builds the API image on the local Python base (tests/docker_fixtures.py) and starts
 both services with compose.yaml's own command, mounts, volume, ports and healthchecks. After a
 few predictions, Prometheus' HTTP API must show the target `api:8000` up, the request and
@@ -33,10 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_delivery_docker import a_record, compose_up, installed, make, request, wait
+from test_delivery_docker import a_record, compose_up, installed_default, make, request, wait
 from test_monitoring_files import alert_rules
 
-from conftest import OPTION_SETS, run
+from conftest import run
 from project_shell import free_port
 
 if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewrite its asserts
@@ -45,7 +46,6 @@ if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewri
 pytestmark = pytest.mark.slow
 pytest_plugins = ["docker_fixtures"]
 
-ANSWERS = OPTION_SETS["default"]
 PREDICTIONS = 7
 # prometheus.yml scrapes every 15 s: a new count shows within two intervals.
 SCRAPE_WAIT = 60
@@ -98,8 +98,8 @@ def value(prometheus: str, expression: str) -> float | None:
 def stack(tmp_path_factory, docker_engine):
     """The default project with the API and Prometheus up under compose; yields (project, env,
     API URL, Prometheus URL) and takes the stack down with its volumes."""
-    project, env = installed(tmp_path_factory, "monitoring-compose", ANSWERS, docker_engine)
-    make(project, env, "pipeline")
+    project, env = installed_default(tmp_path_factory, docker_engine)
+    make(project, env, "pipeline")  # nothing to do, as `make pipeline` says
     api_port, prometheus_port = free_port(), free_port()
     api_image = f"m6-compose:{uuid.uuid4().hex[:8]}"
     env.update(
