@@ -20,6 +20,7 @@ from {{ cookiecutter.module_name }}.api.main import (
     create_app,
 )
 from {{ cookiecutter.module_name }}.monitoring.store import (
+    ROWS_PER_INSERT,
     LoggedModel,
     PredictionWriter,
     read_recent,
@@ -158,6 +159,26 @@ def test_a_full_log_drops_rows_and_says_full(log_path):
     writer.close()
     assert {reason for reason, _ in drops} == {"full"}
     assert len(read_recent(log_path, 1000)) == sum(written) > 0
+
+
+def test_a_flush_of_several_statements_writes_every_row_in_order(log_path):
+    count = 2 * ROWS_PER_INSERT + 3  # two full statements and a short one, in one flush
+    writer = PredictionWriter(log_path, MODEL)
+    for index in range(0, count, 3):  # requests of up to three records, queued before it starts
+        writer.submit(
+            f"request-{index}",
+            [((i, -i / 4, 1e300), "ab"[i % 2], (i / count, 1 - i / count))
+             for i in range(index, min(index + 3, count))],
+        )  # fmt: skip
+    writer.start()
+    writer.close()
+    logged = read_recent(log_path, 10 * count)
+    assert [p.inputs["x"] for p in logged] == list(range(count))
+    assert [p.position for p in logged[:5]] == [0, 1, 2, 0, 1]
+    last = logged[-1]
+    assert (last.request_id, last.label) == (f"request-{count - 2}", "ab"[(count - 1) % 2])
+    assert last.inputs == {"x": count - 1, "y": -(count - 1) / 4, "z": 1e300}
+    assert last.probabilities == {"a": (count - 1) / count, "b": 1 - (count - 1) / count}
 
 
 def test_rows_past_the_retention_are_deleted_at_start(log_path):
