@@ -1,17 +1,21 @@
 """Benchmark of the prediction service against `mlflow models serve` on the same model.
 
-Starts, one after the other on loopback ports: this service (ONNX Runtime, the bundle in
-models/bundle/), `mlflow models serve --env-manager local` on `models:/<registered model>@champion`
-of the project's MLflow store (the version that `promote` made the champion, which models/bundle
-holds), and a FastAPI endpoint that returns a constant (the floor: what uvicorn and FastAPI cost
-with no model at all), each with the same uvicorn options and one worker. Each gets the same load
-from wrk (16 connections, 10 s, one single-record POST body from the test split) after a short
-warm-up. This service and the floor, cheap to start, are measured `--rounds` times, alternately,
-and their medians kept: their ratio is the most sensitive to what else the machine does.
+Compares, on loopback ports, this service (ONNX Runtime, the bundle in models/bundle/),
+`mlflow models serve --env-manager local` on `models:/<registered model>@champion` of the
+project's MLflow store (the version that `promote` made the champion, which models/bundle holds),
+and a FastAPI endpoint that returns a constant (the floor: what uvicorn and FastAPI cost with no
+model at all), each with the same uvicorn options and one worker. Each gets the same load from wrk
+(16 connections, 5 s, one single-record POST body from the test split) after a short warm-up.
+MLflow, slow to start and far behind, is measured once, alone. The others run side by side, idle
+but the one under load, and take turns for `--rounds` rounds, every other round in reverse order,
+so that the two servers of each ratio are measured one just after the other: a ratio is the
+median of the ratios within each round, on which a drift of the machine's speed weighs little.
+The report gives how far those ratios spread: on a shared machine, often as far as a cost of 10%.
 {%- if cookiecutter.use_monitoring %}
-So are two variants of this service, for the cost of monitoring: with its metrics and prediction
-log off (API_METRICS_ENABLED, API_PREDICTION_LOG_ENABLED), and with the log alone off; the
-metrics' cost is the second against the first, the log's this service against the second.
+Two variants of this service take their turns too, for the cost of monitoring: with its metrics
+and prediction log off (API_METRICS_ENABLED, API_PREDICTION_LOG_ENABLED), and with the log alone
+off; the metrics' cost is the second against the first, the log's this service against the
+second.
 {%- endif %}
 
 Prints and writes to reports/bench.md: requests per second, p50/p99 latency, server CPU time per
@@ -19,7 +23,7 @@ request, peak memory (RSS of the server's whole process tree) and time from laun
 each target of the issue (TARGETS below) as met or missed, with the figures behind it. A
 benchmark, not a test: it asserts nothing, it reports, including the targets it misses.
 
-    make pipeline && make bench       # about 2 minutes
+    make pipeline && make bench       # about 3 minutes
     uv run python benchmarks/serving.py --help
 
 Needs wrk (`apt-get install wrk`) and a finished pipeline (mlflow.db with a champion, the bundle).
@@ -27,6 +31,7 @@ Needs wrk (`apt-get install wrk`) and a finished pipeline (mlflow.db with a cham
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -44,7 +49,7 @@ import urllib.request
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 from typing import Annotated
 
 import typer
@@ -146,13 +151,19 @@ class Result:
 
 
 def median_result(results: list[Result]) -> Result:
-    """Each figure's median over rounds (figures of one server, measured several times)."""
+    """Each figure's median over rounds (figures of one server, measured several times); the
+    memory's peak over all of them."""
     values = {
         field.name: median(getattr(r, field.name) for r in results)
         for field in fields(Result)
-        if field.name not in ("name", "errors")
+        if field.name not in ("name", "errors", "peak_rss_mb")
     }
-    return Result(name=results[0].name, errors=sum(r.errors for r in results), **values)
+    return Result(
+        name=results[0].name,
+        errors=sum(r.errors for r in results),
+        peak_rss_mb=max(r.peak_rss_mb for r in results),
+        **values,
+    )
 
 
 def free_port() -> int:
@@ -282,7 +293,18 @@ def run_wrk(url: str, body: str, seconds: int, connections: int, folder: Path) -
     }
 
 
-def measure(server: Server, seconds: int, connections: int, folder: Path) -> Result:
+@dataclass
+class Running:
+    """A server started by `launch`: stop it with `stop(running.process)`."""
+
+    server: Server
+    process: subprocess.Popen
+    ready_seconds: float
+    peak_rss_mb: float  # so far: memory is sampled during the warm-up and each load
+
+
+def launch(server: Server, connections: int, folder: Path) -> Running:
+    """Start `server`, wait until it is ready, check one answer and warm it up (2 s of load)."""
     print(f"- {server.name}: starting")
     process = subprocess.Popen(
         server.command,
@@ -297,27 +319,50 @@ def measure(server: Server, seconds: int, connections: int, folder: Path) -> Res
     try:
         ready = wait_ready(server.ready_url, process)
         check_answer(server)
-        run_wrk(server.predict_url, server.body, 2, connections, folder)  # warm-up
-        cpu_before = tree_cpu_seconds(process.pid)
-        load = run_wrk(server.predict_url, server.body, seconds, connections, folder)
-        cpu = tree_cpu_seconds(process.pid) - cpu_before
+        run_wrk(server.predict_url, server.body, 2, connections, folder)
+    except BaseException:
+        stop(process)
+        raise
     finally:
         peak = memory.stop()
-        stop(process)
-    requests = load.pop("requests")
+    return Running(server, process, ready, peak)
+
+
+def load(running: Running, seconds: int, connections: int, folder: Path) -> Result:
+    """One measured load of a running server. Only the server under load has its memory sampled:
+    a sampler reads /proc and takes CPU from the server."""
+    server, pid = running.server, running.process.pid
+    memory = PeakMemory(pid)
+    memory.start()
+    try:
+        cpu_before = tree_cpu_seconds(pid)
+        figures = run_wrk(server.predict_url, server.body, seconds, connections, folder)
+        cpu = tree_cpu_seconds(pid) - cpu_before
+    finally:
+        running.peak_rss_mb = max(running.peak_rss_mb, memory.stop())
+    requests = figures.pop("requests")
     result = Result(
         name=server.name,
-        peak_rss_mb=peak,
-        ready_seconds=ready,
+        peak_rss_mb=running.peak_rss_mb,
+        ready_seconds=running.ready_seconds,
         cpu_us_per_request=1e6 * cpu / requests if requests else float("nan"),
-        **load,
+        **figures,
     )
     print(
-        f"  {result.requests_per_second:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+        f"  {server.name}: {result.requests_per_second:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
         f"p99 {result.p99_ms:.2f} ms, {result.cpu_us_per_request:.0f} us CPU per request, "
-        f"peak RSS {peak:.0f} MB, ready in {ready:.2f} s"
+        f"peak RSS {result.peak_rss_mb:.0f} MB, ready in {result.ready_seconds:.2f} s"
     )
     return result
+
+
+def measure(server: Server, seconds: int, connections: int, folder: Path) -> Result:
+    """Start `server`, load it once, stop it."""
+    running = launch(server, connections, folder)
+    try:
+        return load(running, seconds, connections, folder)
+    finally:
+        stop(running.process)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -374,9 +419,35 @@ def figure(metric: str, value: float) -> str:
     return FIGURE_FORMATS[metric].format(value)
 
 
+def better_over_worse(target: Target, subject: Result, reference: Result) -> float:
+    mine, theirs = getattr(subject, target.metric), getattr(reference, target.metric)
+    return mine / theirs if target.higher_is_better else theirs / mine
+
+
+def round_ratios(target: Target, rounds_of: dict[str, list[Result]]) -> list[float]:
+    """The target's ratio within each round, when both its servers took turns in the rounds."""
+    subjects, references = rounds_of.get(target.subject), rounds_of.get(target.reference)
+    if not (subjects and references):
+        return []
+    pairs = zip(subjects, references, strict=True)
+    return [better_over_worse(target, subject, reference) for subject, reference in pairs]
+
+
+def target_ratio(
+    target: Target, results: dict[str, Result], rounds_of: dict[str, list[Result]]
+) -> float:
+    """The median of the ratios within each round when both servers took turns in the rounds
+    (the machine's speed drifts between rounds more than the costs measured); else the ratio of
+    the two medians."""
+    ratios = round_ratios(target, rounds_of)
+    if ratios:
+        return median(ratios)
+    return better_over_worse(target, results[target.subject], results[target.reference])
+
+
 def report(
-    results: dict[str, Result], model: str, seconds: int, connections: int, rounds: int,
-    load: tuple[tuple[float, ...], tuple[float, ...]],
+    results: dict[str, Result], rounds_of: dict[str, list[Result]], model: str, seconds: int,
+    connections: int, rounds: int, load: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> str:  # fmt: skip
     ours = results["ours"]
     lines = [
@@ -385,9 +456,11 @@ def report(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu_model()}); "
         f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after; model {model}.",
         f"wrk, {connections} connections for {seconds} s, one single-record POST body, after a 2 s "
-        "warm-up; each server runs alone with one uvicorn worker and the same options; wrk "
-        f"shares the cores. This service and the constant endpoint: median of {rounds} "
-        "alternate rounds.",
+        "warm-up; each server has one uvicorn worker and the same options; wrk shares the cores. "
+        "MLflow is measured alone, once. The other servers run side by side, all idle but the "
+        f"one under load, for {rounds} rounds (every other round in reverse order): their "
+        "figures are medians over rounds, the ratios between them medians of the ratios within "
+        "each round.",
         "",
         "| server | req/s | p50 ms | p99 ms | non-2xx | CPU us/request | peak RSS MB | ready s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -408,7 +481,7 @@ def report(
         reference = results[target.reference]
         subject = results[target.subject]
         mine, theirs = getattr(subject, target.metric), getattr(reference, target.metric)
-        value = mine / theirs if target.higher_is_better else theirs / mine
+        value = target_ratio(target, results, rounds_of)
         met = value >= target.needed
         if not met:
             missed.append((target, mine, theirs, value))
@@ -417,6 +490,20 @@ def report(
             f"{figure(target.metric, theirs)} | {ratio_text(target, value)} | {target.wording} | "
             f"{'met' if met else '**missed**'} |"
         )
+    spreads = [
+        (target, sorted(ratios))
+        for target in TARGETS
+        if len(ratios := round_ratios(target, rounds_of)) >= 4
+    ]
+    if spreads:
+        lines += ["", "How much the ratios moved from round to round:", ""]
+        for target, ratios in spreads:
+            quartiles = quantiles(ratios, n=4)
+            lines.append(
+                f"- {target.title}: middle half {ratio_text(target, quartiles[0])} to "
+                f"{ratio_text(target, quartiles[2])}, all {ratio_text(target, ratios[0])} to "
+                f"{ratio_text(target, ratios[-1])}."
+            )
     mlflow = results["mlflow"]
     memory = mlflow.peak_rss_mb / ours.peak_rss_mb
     startup = mlflow.ready_seconds / ours.ready_seconds
@@ -452,11 +539,11 @@ def report(
 
 @app.command()
 def main(
-    seconds: Annotated[int, typer.Option(help="Duration of each measured load")] = 10,
+    seconds: Annotated[int, typer.Option(help="Duration of each measured load")] = 5,
     connections: Annotated[int, typer.Option(help="Concurrent connections")] = 16,
     rounds: Annotated[
-        int, typer.Option(min=1, help="Rounds of this service and of the constant endpoint")
-    ] = 3,
+        int, typer.Option(min=1, help="Rounds of the servers compared with each other")
+    ] = 6,
     bundle_dir: Annotated[Path, typer.Option(help="Bundle served by this service")] = BUNDLE_DIR,
     output: Annotated[Path, typer.Option(help="Markdown report")] = BENCH_FILE,
 ) -> None:
@@ -488,101 +575,106 @@ def main(
         folder = Path(scratch)
         (folder / "floor_app.py").write_text(FLOOR_APP)
         uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level", "warning"]
-        ports = [free_port() for _ in range(3)]
-        servers = [
-            Server(
-                name="this service (FastAPI + ONNX Runtime)",
+
+        def this_service(title: str, service_env: dict[str, str]) -> Server:
+            port = free_port()
+            return Server(
+                name=title,
                 command=[
                     *uvicorn,
                     "--port",
-                    str(ports[0]),
+                    str(port),
                     "--factory",
                     "{{ cookiecutter.module_name }}.api.main:create_app",
                 ],
-                ready_url=f"http://127.0.0.1:{ports[0]}/ready",
-                predict_url=f"http://127.0.0.1:{ports[0]}/predict",
+                ready_url=f"http://127.0.0.1:{port}/ready",
+                predict_url=f"http://127.0.0.1:{port}/predict",
                 body=record,
-                env=env,
-            ),
-            Server(
-                name="mlflow models serve (scikit-learn)",
-                command=[
-                    python,
-                    "-m",
-                    "mlflow",
-                    "models",
-                    "serve",
-                    "-m",
-                    f"models:/{name}@{CHAMPION_ALIAS}",
-                    "--env-manager",
-                    "local",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports[1]),
-                    "--workers",
-                    "1",
-                ],
-                ready_url=f"http://127.0.0.1:{ports[1]}/ping",
-                predict_url=f"http://127.0.0.1:{ports[1]}/invocations",
-                body=json.dumps({"dataframe_split": split}),
-                env=env,
-            ),
-            Server(
-                name="constant FastAPI endpoint (floor)",
-                command=[*uvicorn, "--port", str(ports[2]), "--app-dir", scratch, "floor_app:app"],
-                ready_url=f"http://127.0.0.1:{ports[2]}/health",
-                predict_url=f"http://127.0.0.1:{ports[2]}/predict",
-                body=record,
-                env=env,
-            ),
-        ]
-        ours_server, mlflow_server, floor_server = servers
-{%- if cookiecutter.use_monitoring %}
-        # The service logs its predictions into the scratch folder; its variants differ from it
-        # only by the settings that turn monitoring off, on the same port, one at a time.
-        ours_server.env = {**env, "API_PREDICTION_LOG_PATH": str(folder / "predictions.sqlite")}
-        metrics_off = {"API_METRICS_ENABLED": "false", "API_PREDICTION_LOG_ENABLED": "false"}
-        unmonitored, unlogged = (
-            Server(
-                name=name,
-                command=ours_server.command,
-                ready_url=ours_server.ready_url,
-                predict_url=ours_server.predict_url,
-                body=record,
-                env={**env, **switches},
+                env=service_env,
             )
-            for name, switches in (
-                ("this service, monitoring off", metrics_off),
-                ("this service, prediction log off", {"API_PREDICTION_LOG_ENABLED": "false"}),
-            )
+
+        mlflow_port, floor_port = free_port(), free_port()
+        mlflow_server = Server(
+            name="mlflow models serve (scikit-learn)",
+            command=[
+                python,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                f"models:/{name}@{CHAMPION_ALIAS}",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port),
+                "--workers",
+                "1",
+            ],
+            ready_url=f"http://127.0.0.1:{mlflow_port}/ping",
+            predict_url=f"http://127.0.0.1:{mlflow_port}/invocations",
+            body=json.dumps({"dataframe_split": split}),
+            env=env,
         )
+        # Compared with each other in rounds, in this order: the two servers of each target are
+        # neighbours, measured one just after the other.
+        compared = {
+            "floor": Server(
+                name="constant FastAPI endpoint (floor)",
+                command=[
+                    *uvicorn,
+                    "--port",
+                    str(floor_port),
+                    "--app-dir",
+                    scratch,
+                    "floor_app:app",
+                ],
+                ready_url=f"http://127.0.0.1:{floor_port}/health",
+                predict_url=f"http://127.0.0.1:{floor_port}/predict",
+                body=record,
+                env=env,
+            ),
+{%- if cookiecutter.use_monitoring %}
+            # Variants of this service that differ only by the settings turning monitoring off.
+            "unmonitored": this_service(
+                "this service, monitoring off",
+                {**env, "API_METRICS_ENABLED": "false", "API_PREDICTION_LOG_ENABLED": "false"},
+            ),
+            "unlogged": this_service(
+                "this service, prediction log off", {**env, "API_PREDICTION_LOG_ENABLED": "false"}
+            ),
+            # This service logs its predictions into the scratch folder.
+            "ours": this_service(
+                "this service (FastAPI + ONNX Runtime)",
+                {**env, "API_PREDICTION_LOG_PATH": str(folder / "predictions.sqlite")},
+            ),
+{%- else %}
+            "ours": this_service("this service (FastAPI + ONNX Runtime)", env),
 {%- endif %}
+        }
         load_before = os.getloadavg()
         mlflow_result = measure(mlflow_server, seconds, connections, folder)
-        ours_rounds, floor_rounds = [], []
-{%- if cookiecutter.use_monitoring %}
-        unmonitored_rounds, unlogged_rounds = [], []
-{%- endif %}
-        for _ in range(rounds):  # alternate, so both see the same disturbances
-            ours_rounds.append(measure(ours_server, seconds, connections, folder))
-            floor_rounds.append(measure(floor_server, seconds, connections, folder))
-{%- if cookiecutter.use_monitoring %}
-            unmonitored_rounds.append(measure(unmonitored, seconds, connections, folder))
-            unlogged_rounds.append(measure(unlogged, seconds, connections, folder))
-{%- endif %}
+        rounds_of: dict[str, list[Result]] = {key: [] for key in compared}
+        with contextlib.ExitStack() as started:
+            running = {}
+            for key, server in compared.items():  # all up at once, idle but the one under load
+                running[key] = launch(server, connections, folder)
+                started.callback(stop, running[key].process)
+            for number in range(rounds):
+                print(f"round {number + 1} of {rounds}")
+                # Every other round in reverse, so that a slow drift of the machine's speed
+                # favours neither server of a pair.
+                order = list(compared) if number % 2 == 0 else list(compared)[::-1]
+                for key in order:
+                    rounds_of[key].append(load(running[key], seconds, connections, folder))
         load_after = os.getloadavg()
-    results = {
-        "ours": median_result(ours_rounds),
-        "mlflow": mlflow_result,
-        "floor": median_result(floor_rounds),
-{%- if cookiecutter.use_monitoring %}
-        "unmonitored": median_result(unmonitored_rounds),
-        "unlogged": median_result(unlogged_rounds),
-{%- endif %}
-    }
+    results = {key: median_result(found) for key, found in rounds_of.items()}
+    results["mlflow"] = mlflow_result
     text = report(
         results,
+        rounds_of,
         f"{name} version {version}",
         seconds,
         connections,
