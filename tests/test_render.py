@@ -74,6 +74,7 @@ BASE_FILES = {
     "tests/modeling/test_promote.py",
     "tests/modeling/test_tracking.py",
     "tests/modeling/test_train.py",
+    "tests/conftest.py",
     "tests/scratch.py",
     "tests/test_bundle.py",
     "tests/test_card.py",

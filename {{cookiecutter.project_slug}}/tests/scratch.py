@@ -4,7 +4,7 @@ Test support, kept out of the package: `benchmarks/pipeline.py` imports it too.
 
 The copy holds the project's source files (what git tracks or would track), a fresh git and DVC
 repository and its own MLflow store, so running the pipeline there never touches the real data,
-models, runs or champion alias.
+models, runs or champion alias. `run` and `commit` drive it.
 """
 
 from __future__ import annotations
@@ -48,3 +48,20 @@ def scratch_copy(destination: Path) -> dict[str, str]:
     ):
         subprocess.run(command, cwd=destination, env=env, check=True, capture_output=True)
     return env
+
+
+def run(
+    command: list[str], cwd: Path, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run `command` in the scratch copy; with `check`, fail with its output when it fails."""
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        message = f"{' '.join(command)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+        raise AssertionError(message)
+    return done
+
+
+def commit(root: Path, env: dict[str, str], message: str) -> None:
+    run(["git", "add", "--all"], root, env)
+    author = ["-c", "user.name=t", "-c", "user.email=t@e.org"]
+    run(["git", *author, "commit", "-qm", message], root, env)

@@ -1,7 +1,7 @@
 """The milestone checker: each check kind on a small repository built here, the command line and
 its outputs (table, JSON, GitHub Classroom's result), and this project's own milestones.yaml.
 
-The last test is slow: it runs the pipeline in a scratch copy, after which M2-M4 must be done.
+The last test is slow: in a scratch copy after a whole pipeline run (conftest.py), M2-M4 are done.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scratch import scratch_copy
+from scratch import run
 
 from {{ cookiecutter.module_name }} import milestones
 from {{ cookiecutter.module_name }}.config import PROJ_ROOT
@@ -371,17 +371,10 @@ def test_this_projects_milestones_match_its_documents(tmp_path):
 
 
 @pytest.mark.slow
-def test_after_the_pipeline_m2_to_m4_are_done(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    env = scratch_copy(root)
-
-    def sh(*command: str) -> None:
-        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, f"{command}: {done.stdout}\n{done.stderr}"
-
-    sh("dvc", "remote", "add", "--default", "storage", str(tmp_path / "remote"))
-    sh("dvc", "repro")
-    sh("dvc", "push")
+def test_after_the_pipeline_m2_to_m4_are_done(finished_pipeline, tmp_path, monkeypatch):
+    root, env = finished_pipeline  # a scratch copy after `dvc repro` (conftest.py)
+    run(["dvc", "remote", "add", "--default", "storage", str(tmp_path / "remote")], root, env)
+    run(["dvc", "push"], root, env)
     commit(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     report = milestones.evaluate(root, root / "milestones.yaml", run=False)

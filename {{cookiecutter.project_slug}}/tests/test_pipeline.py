@@ -4,18 +4,18 @@ Slow: it runs every stage for real (Great Expectations, MLflow, CodeCarbon, ONNX
 promises of the pipeline: it runs end to end and a re-run with nothing changed does no work; and
 whatever happens next (an experiment and its discard, a forced re-run, corrupt data, a lost
 MLflow store), the registry's `champion` alias and models/bundle name the same model.
-The tests run in file order on one scratch project, each starting where the last one stopped.
+The tests run in file order on one scratch project (conftest.py's `finished_pipeline`, shared
+with test_milestones.py), each starting where the last one stopped.
 """
 
 import hashlib
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from scratch import scratch_copy
+from scratch import run
 from test_dataset import BAD_CSV
 
 from {{ cookiecutter.module_name }}.bundle import (
@@ -24,13 +24,6 @@ from {{ cookiecutter.module_name }}.bundle import (
 
 pytestmark = pytest.mark.slow
 PACKAGE = "{{ cookiecutter.module_name }}"
-
-
-def sh(command: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
-    return done
 
 
 def tree_digest(folder: Path) -> str:
@@ -43,21 +36,12 @@ def tree_digest(folder: Path) -> str:
 
 def champion_line(root: Path, env: dict) -> str:
     """What `promote check` says; it fails the test when alias and bundle disagree."""
-    return sh([sys.executable, "-m", f"{PACKAGE}.modeling.promote", "check"], root, env).stdout
+    return run([sys.executable, "-m", f"{PACKAGE}.modeling.promote", "check"], root, env).stdout
 
 
 def state(root: Path, env: dict) -> tuple[str, str]:
     """The served bundle's bytes and the registry's champion, to check that nothing moved."""
     return tree_digest(root / "models" / "bundle"), champion_line(root, env)
-
-
-def commit(root: Path, env: dict, message: str) -> None:
-    sh(["git", "add", "--all"], root, env)
-    sh(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@e.org", "commit", "-qm", message],
-        root,
-        env,
-    )
 
 
 def set_params(root: Path, section: str, **values) -> None:
@@ -67,18 +51,8 @@ def set_params(root: Path, section: str, **values) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A scratch copy of the project, committed, with its own MLflow store."""
-    root = tmp_path_factory.mktemp("pipeline") / "project"
-    env = scratch_copy(root)
-    commit(root, env, "scratch copy")
-    return root, env
-
-
-def test_pipeline_runs_end_to_end_then_does_no_work(project):
-    root, env = project
-    sh(["dvc", "repro"], root, env)
+def test_pipeline_runs_end_to_end_then_does_no_work(finished_pipeline):
+    root, env = finished_pipeline  # after its first `dvc repro`
     promotion = yaml.safe_load((root / "reports" / "promotion.json").read_text())
     assert promotion["promoted"] is True
     metadata = read_verified(root / "models" / "bundle")
@@ -87,48 +61,47 @@ def test_pipeline_runs_end_to_end_then_does_no_work(project):
     for figure in ("confusion_matrix", "roc_curve", "precision_recall_curve"):
         assert (root / "reports" / "figures" / f"{figure}.png").stat().st_size > 1000
 
-    again = sh(["dvc", "repro"], root, env).stdout
+    again = run(["dvc", "repro"], root, env).stdout
     assert "Data and pipelines are up to date" in again
     assert "Running stage" not in again
-    commit(root, env, "first pipeline run")
 
 
-def test_an_experiment_with_a_yaml_float_trains_and_its_discard_moves_nothing(project):
-    root, env = project
+def test_an_experiment_with_a_yaml_float_trains_and_its_discard_moves_nothing(finished_pipeline):
+    root, env = finished_pipeline
     before = state(root, env)
-    ran = sh(["dvc", "exp", "run", "-S", "train.C=1e-6"], root, env).stdout
+    ran = run(["dvc", "exp", "run", "-S", "train.C=1e-6"], root, env).stdout
     assert "Running stage 'train'" in ran and "Running stage 'data'" not in ran
     assert "C: 1e-06" in (root / "params.yaml").read_text()  # a string to PyYAML, a float here
     promotion = yaml.safe_load((root / "reports" / "promotion.json").read_text())
     assert promotion["experiment"] and not promotion["promoted"]
     assert state(root, env) == before
 
-    sh(["git", "checkout", "--", "."], root, env)
-    sh(["dvc", "checkout"], root, env)
+    run(["git", "checkout", "--", "."], root, env)
+    run(["dvc", "checkout"], root, env)
     assert state(root, env) == before
 
 
-def test_a_forced_rerun_with_equal_scores_keeps_the_champion(project):
-    root, env = project
+def test_a_forced_rerun_with_equal_scores_keeps_the_champion(finished_pipeline):
+    root, env = finished_pipeline
     before = state(root, env)
-    sh(["dvc", "repro", "--force", "--downstream", "train"], root, env)
+    run(["dvc", "repro", "--force", "--downstream", "train"], root, env)
     promotion = yaml.safe_load((root / "reports" / "promotion.json").read_text())
     assert not promotion["promoted"]
     assert promotion["candidate"]["version"] > promotion["champion_after"]["version"]
     assert state(root, env) == before
-    sh(["git", "checkout", "--", "."], root, env)
+    run(["git", "checkout", "--", "."], root, env)
 
 
-def test_each_bad_csv_stops_the_pipeline_in_one_line_and_moves_nothing(project):
-    root, env = project
+def test_each_bad_csv_stops_the_pipeline_in_one_line_and_moves_nothing(finished_pipeline):
+    root, env = finished_pipeline
     before = state(root, env)
     for kind, (content, message) in sorted(BAD_CSV.items()):
         (root / "data" / "external" / "team.csv").write_bytes(content)
         set_params(root, "data", source="csv", csv="data/external/team.csv", target="label")
         try:
-            failed = sh(["dvc", "repro"], root, env, check=False)
+            failed = run(["dvc", "repro"], root, env, check=False)
         finally:
-            sh(["git", "checkout", "--", "params.yaml"], root, env)
+            run(["git", "checkout", "--", "params.yaml"], root, env)
         ours = [line for line in failed.stderr.splitlines() if line.startswith("data: ")]
         assert failed.returncode != 0, kind
         assert len(ours) == 1 and message in ours[0], (kind, failed.stderr)
@@ -136,18 +109,18 @@ def test_each_bad_csv_stops_the_pipeline_in_one_line_and_moves_nothing(project):
     assert state(root, env) == before
 
 
-def test_after_a_store_reset_a_retrain_makes_bundle_and_alias_agree(project):
-    root, env = project
-    sh(["dvc", "checkout"], root, env)
+def test_after_a_store_reset_a_retrain_makes_bundle_and_alias_agree(finished_pipeline):
+    root, env = finished_pipeline
+    run(["dvc", "checkout"], root, env)
     old = read_verified(root / "models" / "bundle").identity
     (root / "mlflow.db").unlink()
     shutil.rmtree(root / "mlruns")
-    lost = sh([sys.executable, "-m", f"{PACKAGE}.modeling.promote", "check"], root, env, False)
+    lost = run([sys.executable, "-m", f"{PACKAGE}.modeling.promote", "check"], root, env, False)
     assert lost.returncode == 1 and "does not know the served model" in lost.stderr
 
     # A parameter the forest does not use: a new run of the same model, as good as the champion.
     set_params(root, "train", C=0.5)
-    sh(["dvc", "repro"], root, env)
+    run(["dvc", "repro"], root, env)
     new = read_verified(root / "models" / "bundle").identity
     assert new.run_id != old.run_id and new.sha256 == old.sha256  # same model, new identity
     assert str(new) in champion_line(root, env)
