@@ -25,6 +25,7 @@ OPTIONAL_PARTS = {
     "use_api": [
         "{module}/api",
         "tests/api",
+        "tests/served.py",
         "tests/small_bundle.py",
         "benchmarks/serving.py",
         "loadtests",

@@ -131,6 +131,7 @@ OPTIONAL_FILES = {
         "tests/api/test_api_fuzz.py",
         "tests/api/test_api_server.py",
         "tests/api/test_api_validation.py",
+        "tests/served.py",
         "tests/small_bundle.py",
     },
     ("use_redis_cache", True): {"{module}/api/cache.py", "tests/api/test_api_cache.py"},

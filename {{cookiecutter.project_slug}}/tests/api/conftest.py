@@ -7,13 +7,13 @@ change of the bundle format reaches these tests.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import served
 
 MODEL_VERSION = 3
 REGISTERED_MODEL = "test_model"
@@ -39,13 +39,7 @@ class ApiBundle:
 @pytest.fixture(scope="session")
 def free_port() -> Callable[[], int]:
     """A function giving a loopback port nobody listens on now, for servers the tests start."""
-
-    def pick() -> int:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return probe.getsockname()[1]
-
-    return pick
+    return served.free_port
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from served import Served
 
 from {{ cookiecutter.module_name }}.api.main import (
     create_app,
@@ -289,7 +289,7 @@ print(",".join(m for m in {PIPELINE_STACK!r} if m in sys.modules))
 
 
 @pytest.mark.slow
-def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle, free_port):
+def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle):
     """`uv sync --no-default-groups --group serve` is enough to run the service."""
     uv = Path(sys.executable).with_name("uv")  # the dev group's uv, in this environment
     venv = tmp_path / "venv"
@@ -306,49 +306,20 @@ def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle, free_port):
     installed = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
     assert installed.stdout.strip() == "[]"
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "{{ cookiecutter.module_name }}.api.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env={**env, "API_BUNDLE_DIR": str(api_bundle.directory)},
+    server = Served(
+        {**env, "API_BUNDLE_DIR": str(api_bundle.directory)},
+        tmp_path / "uvicorn.log",
+        python=python,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_ready(base, server)
+        server.wait()
         request = urllib.request.Request(
-            f"{base}/predict",
+            server.url("/predict"),
             data=json.dumps(api_bundle.records[0]).encode(),
             headers={"content-type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)["label"] == api_bundle.labels[0]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def wait_until_ready(base: str, server: subprocess.Popen, attempts: int = 300) -> None:
-    for _ in range(attempts):
-        if server.poll() is not None:
-            output = server.stdout.read().decode() if server.stdout else ""
-            pytest.fail(f"the server exited: {output}")
-        try:
-            with urllib.request.urlopen(f"{base}/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("the server did not become ready")
+        server.stop()

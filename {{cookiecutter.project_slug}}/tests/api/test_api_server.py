@@ -9,76 +9,36 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from served import Served
 
 pytestmark = pytest.mark.slow
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen
-    log: Path
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> str:
-        """Stop the server and return everything it logged."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-        return self.log.read_text()
-
-
-def start_server(tmp_path: Path, port: int, bundle_dir: Path, examples: Path) -> Server:
-    log = tmp_path / "uvicorn.log"
+def start_server(tmp_path: Path, bundle_dir: Path, examples: Path, ready: str) -> Served:
+    """The service on `bundle_dir`, once `ready` (a path) answers."""
     env = {
         **os.environ,
         "API_BUNDLE_DIR": str(bundle_dir),
         "API_EXAMPLES_FILE": str(examples),
         "API_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "{{ cookiecutter.module_name }}.api.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = Server(port, process, log)
-    for _ in range(300):
-        if process.poll() is not None:
-            pytest.fail(f"the server exited:\n{log.read_text()}")
-        try:
-            urllib.request.urlopen(server.url("/health"), timeout=1).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    pytest.fail("the server did not start")
+    server = Served(env, tmp_path / "uvicorn.log")
+    server.wait(ready)
+    return server
 
 
 @pytest.fixture
-def server(tmp_path, free_port, api_bundle) -> Iterator[Server]:
-    running = start_server(tmp_path, free_port(), api_bundle.directory, api_bundle.examples_file)
+def server(tmp_path, api_bundle) -> Iterator[Served]:
+    running = start_server(tmp_path, api_bundle.directory, api_bundle.examples_file, "/ready")
     try:
         yield running
     finally:
@@ -103,7 +63,7 @@ def answer_status(connection: socket.socket) -> int:
     return int(received.split(b" ", 2)[1])
 
 
-def post(server: Server, record: dict) -> int:
+def post(server: Served, record: dict) -> int:
     request = urllib.request.Request(
         server.url("/predict"),
         data=json.dumps(record).encode(),
@@ -148,8 +108,9 @@ def test_chunked_oversized_body_is_refused(server):
     assert "Traceback" not in server.stop()
 
 
-def test_service_without_a_model_stays_up_and_says_why(tmp_path, free_port, api_bundle):
-    running = start_server(tmp_path, free_port(), tmp_path / "no-bundle", api_bundle.examples_file)
+def test_service_without_a_model_stays_up_and_says_why(tmp_path, api_bundle):
+    no_bundle = tmp_path / "no-bundle"
+    running = start_server(tmp_path, no_bundle, api_bundle.examples_file, "/health")
     try:
         with pytest.raises(urllib.error.HTTPError) as not_ready:
             urllib.request.urlopen(running.url("/ready"), timeout=5)

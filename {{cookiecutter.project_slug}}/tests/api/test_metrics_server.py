@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
+from served import Served
 
 from {{ cookiecutter.module_name }}.monitoring.store import (
     read_recent,
@@ -31,70 +30,28 @@ pytestmark = pytest.mark.slow
 REQUESTS = 40
 
 
-class Server:
-    """`uvicorn --workers N` serving the test bundle on a free loopback port."""
+def post(server: Served, record: dict) -> int:
+    request = urllib.request.Request(
+        server.url("/predict"),
+        data=json.dumps(record).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
 
-    def __init__(self, folder: Path, port: int, workers: int, env: dict[str, str]) -> None:
-        self.port = port
-        self.log = folder / f"uvicorn-{port}.log"
-        command = [
-            sys.executable, "-m", "uvicorn", "--factory",
-            "{{ cookiecutter.module_name }}.api.main:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        ]  # fmt: skip
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(
-                command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-            )
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def wait_ready(self, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        ready = 0
-        while ready < 10:  # several answers in a row: every worker has started
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"the server did not get ready:\n{self.log.read_text()}")
-            try:
-                urllib.request.urlopen(self.url("/ready"), timeout=2).close()
-                ready += 1
-            except OSError:
-                ready = 0
-                time.sleep(0.1)
-
-    def post(self, record: dict) -> int:
-        request = urllib.request.Request(
-            self.url("/predict"),
-            data=json.dumps(record).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            error.close()
-            return error.code
-
-    def samples(self) -> dict[tuple[str, tuple], float]:
-        with urllib.request.urlopen(self.url("/metrics"), timeout=10) as response:
-            text = response.read().decode()
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.log.read_text()
+def samples(server: Served) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(server.url("/metrics"), timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def value(samples: dict, name: str, **labels: str) -> float | None:
@@ -132,35 +89,33 @@ def environment(api_bundle, tmp_path: Path, multiprocess_dir: Path | None) -> di
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_exact_metrics_and_one_log_with_one_and_two_workers(
-    api_bundle, tmp_path, free_port, workers
-):
+def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path, workers):
     multiprocess_dir = tmp_path / "prometheus" if workers > 1 else None
     env = environment(api_bundle, tmp_path, multiprocess_dir)
-    server = Server(tmp_path, free_port(), workers, env)
+    server = Served(env, tmp_path / "uvicorn.log", workers=workers)
     try:
-        server.wait_ready()
-        before = server.samples()
+        server.wait(in_a_row=10)  # with two workers, likely both started
+        before = samples(server)
         records = [api_bundle.records[i % len(api_bundle.records)] for i in range(REQUESTS)]
         feature = api_bundle.features[0]
         low, high = api_bundle.ranges[feature]
         rejected = [{**api_bundle.records[0], feature: high + 100 * (high - low)}] * 3
         with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent: both workers get some
-            statuses = list(pool.map(server.post, records + rejected))
+            statuses = list(pool.map(partial(post, server), records + rejected))
             # The kernel hands each connection to whichever worker accepts first: one worker
             # may take a whole round. More rounds, a bounded number, until each has answered.
             for _ in range(20):
                 if multiprocess_dir is None or all(answered_by_worker(multiprocess_dir, workers)):
                     break
-                statuses += pool.map(server.post, records)
+                statuses += pool.map(partial(post, server), records)
         accepted = len(statuses) - 3
         assert statuses == [200] * REQUESTS + [422] * 3 + [200] * (accepted - REQUESTS)
-        after = server.samples()
+        after = samples(server)
         deadline = time.monotonic() + 10
         while value(after, "prediction_log_records_total") != accepted:
             assert time.monotonic() < deadline, "the prediction log did not catch up"
             time.sleep(0.2)
-            after = server.samples()
+            after = samples(server)
     finally:
         log = server.stop()
     assert "Traceback" not in log, log
@@ -187,10 +142,10 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(
     # A restart (a new container: an empty metrics folder) adds to the same log.
     restarted_dir = tmp_path / "prometheus-2" if workers > 1 else None
     env = environment(api_bundle, tmp_path, restarted_dir)
-    server = Server(tmp_path, free_port(), workers, env)
+    server = Served(env, tmp_path / "uvicorn-restarted.log", workers=workers)
     try:
-        server.wait_ready()
-        assert [server.post(record) for record in api_bundle.records[:5]] == [200] * 5
+        server.wait(in_a_row=10)
+        assert [post(server, record) for record in api_bundle.records[:5]] == [200] * 5
     finally:
         server.stop()
     assert len(read_recent(tmp_path / "predictions.sqlite", 1000)) == accepted + 5

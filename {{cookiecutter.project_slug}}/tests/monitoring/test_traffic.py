@@ -7,14 +7,11 @@ from __future__ import annotations
 import csv
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
+from served import Served
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.monitoring import (
@@ -40,9 +37,6 @@ def test_shifted_records_stay_inside_the_training_range():
 @pytest.fixture
 def service(monitored, tmp_path):
     """The monitored model served by uvicorn on a free loopback port; its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {
         **os.environ,
         "API_BUNDLE_DIR": str(monitored.bundle_dir),
@@ -51,29 +45,12 @@ def service(monitored, tmp_path):
         "API_METRICS_DRIFT_SUMMARY": str(tmp_path / "drift.json"),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory",
-        "{{ cookiecutter.module_name }}.api.main:create_app",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    log = tmp_path / "uvicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = Served(env, tmp_path / "uvicorn.log")
     try:
-        for _ in range(300):
-            assert process.poll() is None, log.read_text()
-            try:
-                urllib.request.urlopen(f"{url}/ready", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the service did not get ready:\n{log.read_text()}")
-        yield url
+        server.wait()
+        yield server.url()
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        server.stop()
 
 
 @pytest.mark.slow

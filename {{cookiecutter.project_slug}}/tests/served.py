@@ -1,0 +1,87 @@
+"""The service under a real uvicorn on a free loopback port, for the slow tests that need one.
+
+Test support, like scratch.py. `Served` starts `uvicorn --factory` on the app factory in a
+process group of its own, `wait` returns once the service answers, and `stop` stops the whole
+group (every worker) and returns what it logged, for the test's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+APP_FACTORY = "{{ cookiecutter.module_name }}.api.main:create_app"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Served:
+    """`uvicorn --workers N` serving APP_FACTORY with `env`, its output in the file `log`."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        workers: int = 1,
+        python: Path | str = sys.executable,
+        cwd: Path | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.log = log
+        command = [
+            str(python), "-m", "uvicorn", "--factory", APP_FACTORY,
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+        ]  # fmt: skip
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=cwd,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stop() reaches every worker
+            )
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait(self, path: str = "/ready", in_a_row: int = 1, seconds: float = 60) -> None:
+        """Until `path` answers 200 `in_a_row` times in a row (with several workers, 10 make it
+        likely that each has started); stop and fail with the log if the server exits first or
+        the time runs out."""
+        deadline = time.monotonic() + seconds
+        answered = 0
+        while answered < in_a_row:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not get ready:\n{self.stop()}")
+            try:
+                urllib.request.urlopen(self.url(path), timeout=2).close()
+                answered += 1
+            except OSError:
+                answered = 0
+                time.sleep(0.1)
+
+    def stop(self) -> str:
+        """Stop every process of the server, then return everything it logged."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.log.read_text()
