@@ -6,7 +6,9 @@ Evidently runs for real (about 10 s to import, then about a second per report).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -96,15 +98,22 @@ def test_verdicts_follow_the_configured_test(monitored, tmp_path):
     assert {(feature.method, feature.threshold) for feature in features} == {("wasserstein", 0.3)}
 
 
-def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_path):
-    rows = shifted(monitored.test_split(), monitored.features)
+def write_log(monitored, path: Path, rows: pd.DataFrame) -> Path:
+    """A prediction log at `path` of model version 2 predicting `rows` (request ids r<index>)
+    malignant, as it predicts shifted rows."""
     model = LoggedModel(2, tuple(monitored.features), ("benign", "malignant"))
-    writer = PredictionWriter(tmp_path / "predictions.sqlite", model)
+    writer = PredictionWriter(path, model)
     writer.start()
     for index, row in rows.iterrows():
         values = [float(row[name]) for name in monitored.features]
-        writer.submit(f"r{index}", [(values, "malignant", (0.2, 0.8))])  # what shifted rows get
+        writer.submit(f"r{index}", [(values, "malignant", (0.2, 0.8))])
     writer.close()
+    return path
+
+
+def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_path):
+    rows = shifted(monitored.test_split(), monitored.features)
+    write_log(monitored, tmp_path / "predictions.sqlite", rows)
     with (tmp_path / "ground_truth.csv").open("w", newline="") as handle:
         labels = csv.writer(handle)
         labels.writerow(GROUND_TRUTH_COLUMNS)
@@ -126,9 +135,11 @@ def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_pat
         ("nothing", "no prediction log at"),
         ("few", "too few for a verdict"),
         ("no-section", "has no `drift` section"),
+        ("not-a-log", "cannot read the prediction log"),
+        ("other-format", "is not in the format this version writes"),
     ],
 )
-def test_too_little_to_compare_is_said_in_one_line(monitored, tmp_path, setup, message):
+def test_too_little_or_an_unreadable_log_is_said_in_one_line(monitored, tmp_path, setup, message):
     args = []
     if setup == "few":
         few = tmp_path / "few.csv"
@@ -140,6 +151,12 @@ def test_too_little_to_compare_is_said_in_one_line(monitored, tmp_path, setup, m
         params_file = tmp_path / "params.yaml"
         params_file.write_text(yaml.safe_dump(document))
         args = ["--params-file", str(params_file)]
+    if setup == "not-a-log":  # damaged, or another file where the log should be
+        (tmp_path / "predictions.sqlite").write_bytes(b"not SQLite " * 1000)
+    if setup == "other-format":  # inputs as text, as an earlier version wrote them
+        log = write_log(monitored, tmp_path / "predictions.sqlite", monitored.test_split())
+        with contextlib.closing(sqlite3.connect(log)) as connection, connection:
+            connection.execute("UPDATE predictions SET inputs = hex(inputs)")
     result = run_drift(monitored, tmp_path, *args)
     assert result.exit_code == 1
     assert message in result.output

@@ -39,7 +39,7 @@ from ..config import (
 from ..errors import PipelineError, reported
 from ..inference import load
 from ..params import DriftParams, load_params
-from .store import read_recent, shown
+from .store import UnreadableLogError, read_recent, shown
 from .summary import DriftSummary, FeatureDrift, Quality, write_summary
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -59,7 +59,14 @@ def current_from_log(log: Path, features: list[str], window: int) -> tuple[pd.Da
             f"no prediction log at {display_path(log)}: serve the model and send it requests "
             "(`make simulate-traffic`), or pass --current with a CSV of new data"
         )
-    logged = [p for p in read_recent(log, window) if list(p.inputs) == features]
+    try:
+        recent = read_recent(log, window)
+    except UnreadableLogError as error:
+        raise DriftInputError(
+            f"cannot read the prediction log {display_path(log)} ({error}): move it away, the "
+            "service starts a new one"
+        ) from None
+    logged = [p for p in recent if list(p.inputs) == features]
     rows = pd.DataFrame([p.inputs for p in logged], columns=features, dtype="float64")
     rows["request_id"] = [p.request_id for p in logged]
     rows["position"] = [p.position for p in logged]

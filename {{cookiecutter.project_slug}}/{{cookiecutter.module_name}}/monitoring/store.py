@@ -61,10 +61,10 @@ SCHEMA = (
 )
 # Rows are written many to a statement, their values bound: SQLite runs a statement without
 # Python's lock (the GIL), which the writer must then take back from the thread that answers
-# requests; each time costs that thread (measured: 100 statements a second cost requests 20%,
-# 10 cost 5%, 1 cost 3%). So a flush is one statement up to 4,000 rows (28,000 values, under
-# SQLite's default limit of 32,766; `_write` keeps to the limit of the SQLite it runs on), where
-# `executemany` would be one statement a row.
+# requests; each time costs that thread (measured against a thread standing in for it, at 2,500
+# rows a second: 100 statements a second cost it 20%, 10 cost 5%, one 3%). So a flush is one
+# statement of up to 4,000 rows (28,000 values, under SQLite's default limit of 32,766; `_write`
+# keeps to the limit of the SQLite it runs on), where `executemany` would be one a row.
 COLUMNS = "logged_at, request_id, position, model_version, inputs, label, probabilities"
 ROW_VALUES = 7
 ROWS_PER_INSERT = 4000
@@ -266,35 +266,48 @@ class PredictionWriter:
         return connection
 
 
+class UnreadableLogError(Exception):
+    """The file is not a prediction log this version can read: damaged, another kind of file, or
+    written by another version of the service."""
+
+
 def read_recent(path: Path, limit: int) -> list[LoggedPrediction]:
     """The `limit` most recent predictions of the log at `path`, oldest first."""
     uri = f"{path.resolve().as_uri()}?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-        if not {"models", "predictions"} <= tables:
-            return []  # created by a writer that has not written yet
-        models = {
-            version: (json.loads(features), json.loads(classes))
-            for version, features, classes in connection.execute("SELECT * FROM models")
-        }
-        rows = connection.execute(
-            f"SELECT {COLUMNS} FROM predictions ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+            if not {"models", "predictions"} <= tables:
+                return []  # created by a writer that has not written yet
+            models = {
+                version: (json.loads(features), json.loads(classes))
+                for version, features, classes in connection.execute("SELECT * FROM models")
+            }
+            rows = connection.execute(
+                f"SELECT {COLUMNS} FROM predictions ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+    except (sqlite3.Error, ValueError) as error:  # ValueError: JSON or columns not ours
+        raise UnreadableLogError(str(error)) from None
     found = []
     for when, request_id, position, version, inputs, label, probabilities in reversed(rows):
-        features, classes = models[version]
-        found.append(
-            LoggedPrediction(
-                logged_at=when,
-                request_id=request_id,
-                position=position,
-                model_version=version,
-                inputs=dict(zip(features, unpack(inputs), strict=True)),
-                label=label,
-                probabilities=dict(zip(classes, unpack(probabilities), strict=True)),
+        try:
+            features, classes = models[version]
+            found.append(
+                LoggedPrediction(
+                    logged_at=when,
+                    request_id=request_id,
+                    position=position,
+                    model_version=version,
+                    inputs=dict(zip(features, unpack(inputs), strict=True)),
+                    label=label,
+                    probabilities=dict(zip(classes, unpack(probabilities), strict=True)),
+                )
             )
-        )
+        except (KeyError, TypeError, ValueError, struct.error):
+            raise UnreadableLogError(
+                f"its row of request {request_id} is not in the format this version writes"
+            ) from None
     return found
 
 
