@@ -38,8 +38,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,10 +60,16 @@ from {{ cookiecutter.module_name }}.bundle import (
 from {{ cookiecutter.module_name }}.config import (
     BUNDLE_DIR,
     CHAMPION_ALIAS,
+    PROJ_ROOT,
     REPORTS_DIR,
     TEST_FILE,
     mlflow_tracking_uri,
 )
+
+# Ports and stopping a server's process group: test support (tests/served.py), shared with the
+# slow tests that start the service.
+sys.path.insert(0, str(PROJ_ROOT / "tests"))
+from served import free_port, stop_group
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -164,12 +168,6 @@ def median_result(results: list[Result]) -> Result:
         peak_rss_mb=max(r.peak_rss_mb for r in results),
         **values,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def process_tree(root: int) -> list[int]:
@@ -295,7 +293,7 @@ def run_wrk(url: str, body: str, seconds: int, connections: int, folder: Path) -
 
 @dataclass
 class Running:
-    """A server started by `launch`: stop it with `stop(running.process)`."""
+    """A server started by `launch`: stop it with `stop_group(running.process)`."""
 
     server: Server
     process: subprocess.Popen
@@ -321,7 +319,7 @@ def launch(server: Server, connections: int, folder: Path) -> Running:
         check_answer(server)
         run_wrk(server.predict_url, server.body, 2, connections, folder)
     except BaseException:
-        stop(process)
+        stop_group(process)
         raise
     finally:
         peak = memory.stop()
@@ -362,21 +360,7 @@ def measure(server: Server, seconds: int, connections: int, folder: Path) -> Res
     try:
         return load(running, seconds, connections, folder)
     finally:
-        stop(running.process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop the server's process group (MLflow's server runs uvicorn as a child)."""
-    for signal_number, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, signal_number)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        stop_group(running.process)
 
 
 def sample_record(metadata: BundleMetadata) -> list[float]:
@@ -661,7 +645,7 @@ def main(
             running = {}
             for key, server in compared.items():  # all up at once, idle but the one under load
                 running[key] = launch(server, connections, folder)
-                started.callback(stop, running[key].process)
+                started.callback(stop_group, running[key].process)
             for number in range(rounds):
                 print(f"round {number + 1} of {rounds}")
                 # Every other round in reverse, so that a slow drift of the machine's speed

@@ -2,7 +2,8 @@
 
 Test support, like scratch.py. `Served` starts `uvicorn --factory` on the app factory in a
 process group of its own, `wait` returns once the service answers, and `stop` stops the whole
-group (every worker) and returns what it logged, for the test's messages.
+group (every worker) and returns what it logged, for the test's messages. `benchmarks/serving.py`
+takes its ports and stops its servers with `free_port` and `stop_group` too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def stop_group(process: subprocess.Popen, seconds: float = 30) -> None:
+    """Stop the process group that `process` leads (uvicorn's workers, MLflow's uvicorn child):
+    SIGTERM, then SIGKILL if it has not exited after `seconds`."""
+    for signal_number, wait in ((signal.SIGTERM, seconds), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            return  # gone already
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 class Served:
@@ -78,10 +94,5 @@ class Served:
     def stop(self) -> str:
         """Stop every process of the server, then return everything it logged."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            stop_group(self.process)
         return self.log.read_text()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scratch import run
+from scratch import commit, run
 
 from {{ cookiecutter.module_name }} import milestones
 from {{ cookiecutter.module_name }}.config import PROJ_ROOT
@@ -28,20 +28,15 @@ MARK = "[More Information Needed]"
 CHECKER = Path(milestones.__file__)
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def commit(repo: Path) -> None:
-    git(repo, "add", "--all")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@e.org", "commit", "-qm", "work")
+# The small repositories built here are plain git repositories: this process's environment.
+ENV = dict(os.environ)
 
 
 @pytest.fixture
 def repo(tmp_path):
     root = tmp_path / "team"
     root.mkdir()
-    git(root, "init", "--quiet")
+    run(["git", "init", "--quiet"], root, ENV)
     return root
 
 
@@ -77,7 +72,7 @@ def test_files_wants_every_pattern_matched(repo):
 def test_committed_wants_tracked_and_clean(repo):
     write(repo, "uv.lock", "v1\n")
     assert check(repo, "committed", paths=["uv.lock"])[0] == "fail"  # untracked
-    commit(repo)
+    commit(repo, ENV, "work")
     assert check(repo, "committed", paths=["uv.lock"])[0] == "pass"
     write(repo, "uv.lock", "v2\n")
     assert "uncommitted" in check(repo, "committed", paths=["uv.lock"])[2]
@@ -90,7 +85,7 @@ def test_dvc_pipeline_wants_stages_run_and_the_lock_committed(repo):
     assert check(repo, "dvc_pipeline", stages=["a", "b"])[0] == "partial"  # never ran
     ran = {key: {} for key in ("a", "b")}
     write(repo, "dvc.lock", yaml.safe_dump({"schema": "2.0", "stages": ran}))
-    commit(repo)
+    commit(repo, ENV, "work")
     assert check(repo, "dvc_pipeline", stages=["a", "b"])[0] == "pass"
     assert check(repo, "dvc_pipeline", stages=["a", "c"])[0] == "partial"
 
@@ -375,7 +370,7 @@ def test_after_the_pipeline_m2_to_m4_are_done(finished_pipeline, tmp_path, monke
     root, env = finished_pipeline  # a scratch copy after `dvc repro` (conftest.py)
     run(["dvc", "remote", "add", "--default", "storage", str(tmp_path / "remote")], root, env)
     run(["dvc", "push"], root, env)
-    commit(root)
+    commit(root, env, "push the outputs")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     report = milestones.evaluate(root, root / "milestones.yaml", run=False)
     for milestone in report["milestones"][1:4]:
