@@ -19,9 +19,8 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
-from operator import attrgetter
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -31,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import PREDICTION_LOG
 from ..monitoring.store import DROP_REASONS, LoggedModel, PredictionWriter
-from .predictor import Prediction, Predictor
+from .predictor import Prediction, Predictor, record_values
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +73,8 @@ class LoggingPredictor:
         self.metadata = predictor.metadata
         self.version = predictor.version
         self.classes = predictor.classes
-        getter = attrgetter(*field_names)
         # A record's values in feature order, as sent (the model gets float32 copies).
-        self._values: Callable[[BaseModel], Sequence[float]] = (
-            getter if len(field_names) > 1 else lambda record: (getter(record),)
-        )
+        self._values = record_values(field_names)
 
     async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
         predictions = await self.predictor.predict(records)

@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 Prediction = dict[str, Any]
 
 
+def record_values(field_names: Sequence[str]) -> Callable[[Any], tuple[float, ...]]:
+    """A function that reads a record's values, as a tuple in the order of `field_names`."""
+    getter = attrgetter(*field_names)
+    # attrgetter of one name returns the value itself, of several a tuple: rows need tuples.
+    return getter if len(field_names) > 1 else lambda record: (getter(record),)
+
+
 class Predictor:
     """A loaded bundle, and how to read a record's values in the model's feature order."""
 
@@ -35,11 +42,7 @@ class Predictor:
         self.model = model
         self.version = metadata.identity.version
         self.classes = list(metadata.classes)
-        getter = attrgetter(*field_names)
-        # attrgetter of one name returns the value itself, of several a tuple: rows need tuples.
-        self._values: Callable[[Any], Any] = (
-            getter if len(field_names) > 1 else lambda record: (getter(record),)
-        )
+        self._values = record_values(field_names)
 
     def to_rows(self, records: Sequence[BaseModel]) -> np.ndarray:
         """Records as float32 rows whose columns follow the bundle's feature order."""
