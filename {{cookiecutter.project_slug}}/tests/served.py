@@ -2,18 +2,21 @@
 
 Test support, like scratch.py. `Served` starts `uvicorn --factory` on the app factory in a
 process group of its own, `wait` returns once the service answers, and `stop` stops the whole
-group (every worker) and returns what it logged, for the test's messages. `benchmarks/serving.py`
+group (every worker) and returns what it logged, for the test's messages; `post` sends one JSON
+request and gives its status and body, refusals included. `benchmarks/serving.py`
 takes its ports and stops its servers with `free_port` and `stop_group` too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -74,6 +77,20 @@ class Served:
 
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def post(self, payload: object, path: str = "/predict") -> tuple[int, bytes]:
+        """POST `payload` as JSON to `path`: the answer's status and body, whatever the status."""
+        request = urllib.request.Request(
+            self.url(path),
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read()
 
     def wait(self, path: str = "/ready", in_a_row: int = 1, seconds: float = 60) -> None:
         """Until `path` answers 200 `in_a_row` times in a row (with several workers, 10 make it

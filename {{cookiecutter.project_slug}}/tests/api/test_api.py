@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -314,12 +313,7 @@ def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle):
     )
     try:
         server.wait()
-        request = urllib.request.Request(
-            server.url("/predict"),
-            data=json.dumps(api_bundle.records[0]).encode(),
-            headers={"content-type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert json.load(response)["label"] == api_bundle.labels[0]
+        status, answer = server.post(api_bundle.records[0])
+        assert (status, json.loads(answer)["label"]) == (200, api_bundle.labels[0])
     finally:
         server.stop()

@@ -7,13 +7,11 @@ both workers append to the one prediction log. A restart keeps the log and adds 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,20 +26,6 @@ from {{ cookiecutter.module_name }}.monitoring.store import (
 pytestmark = pytest.mark.slow
 
 REQUESTS = 40
-
-
-def post(server: Served, record: dict) -> int:
-    request = urllib.request.Request(
-        server.url("/predict"),
-        data=json.dumps(record).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        error.close()
-        return error.code
 
 
 def samples(server: Served) -> dict[tuple[str, tuple], float]:
@@ -101,13 +85,13 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path
         low, high = api_bundle.ranges[feature]
         rejected = [{**api_bundle.records[0], feature: high + 100 * (high - low)}] * 3
         with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent: both workers get some
-            statuses = list(pool.map(partial(post, server), records + rejected))
+            statuses = [status for status, _ in pool.map(server.post, records + rejected)]
             # The kernel hands each connection to whichever worker accepts first: one worker
             # may take a whole round. More rounds, a bounded number, until each has answered.
             for _ in range(20):
                 if multiprocess_dir is None or all(answered_by_worker(multiprocess_dir, workers)):
                     break
-                statuses += pool.map(partial(post, server), records)
+                statuses += [status for status, _ in pool.map(server.post, records)]
         accepted = len(statuses) - 3
         assert statuses == [200] * REQUESTS + [422] * 3 + [200] * (accepted - REQUESTS)
         after = samples(server)
@@ -145,7 +129,7 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path
     server = Served(env, tmp_path / "uvicorn-restarted.log", workers=workers)
     try:
         server.wait(in_a_row=10)
-        assert [post(server, record) for record in api_bundle.records[:5]] == [200] * 5
+        assert [server.post(record)[0] for record in api_bundle.records[:5]] == [200] * 5
     finally:
         server.stop()
     assert len(read_recent(tmp_path / "predictions.sqlite", 1000)) == accepted + 5
