@@ -1,10 +1,10 @@
 """Tools the tests need that have no PyPI wheel, taken from Debian's apt when they are missing.
 
 `make test` must pass on a fresh Debian machine with only python3, git and make. Prometheus
-(promtool for the alert rules, the server for a real scrape) has no wheel: as root with apt-get,
-the first test that needs it installs Debian's `prometheus` package (about 20 s, once); anywhere
-else the test fails with the command to run, since its tier claims that feature. The Docker
-engine has its own installer, tools/docker_engine.py.
+(promtool for the alert rules, the server for a real scrape) and wrk (`make bench`'s load) have
+no wheel: as root with apt-get, the first test that needs one installs its Debian package (about
+20 s, once); anywhere else the test fails with the command to run, since its tier claims that
+feature. The Docker engine has its own installer, tools/docker_engine.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import pytest
 
 # Executable -> the Debian package that ships it.
-PACKAGES = {"promtool": "prometheus", "prometheus": "prometheus"}
+PACKAGES = {"promtool": "prometheus", "prometheus": "prometheus", "wrk": "wrk"}
 APT_SECONDS = 600
 
 

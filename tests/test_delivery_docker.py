@@ -26,8 +26,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +34,7 @@ import pytest
 import yaml
 
 from conftest import OPTION_SETS, render, run
-from project_shell import free_port, user_env
+from project_shell import free_port, http, user_env
 
 if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewrite its asserts
     from docker_fixtures import DockerEngine
@@ -48,7 +46,6 @@ TEMPLATE_UV = Path(sys.executable).parent / "uv"  # the template venv's own uv
 IMAGE_LIMIT_MB = 300
 DEFAULT = OPTION_SETS["default"]
 STACK = {**DEFAULT, "use_redis_cache": True, "mlflow_backend": "postgresql", "use_kubernetes": True}
-LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # Local stand-ins for the official images that compose.yaml names, built FROM the local base.
 REDIS_DOCKERFILE = """\
@@ -107,20 +104,6 @@ def wait(check, seconds: float, step: float = 0.3):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(step)
-
-
-def request(method: str, url: str, body: dict | None = None) -> tuple[int, dict, str]:
-    """Status, headers and text of one request to a loopback server; status 0 if none answers."""
-    data = None if body is None else json.dumps(body).encode()
-    message = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
-    try:
-        with LOOPBACK.open(message, timeout=10) as response:
-            headers = {key.lower(): value for key, value in response.headers.items()}
-            return response.status, headers, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, {}, error.read().decode()
-    except OSError as error:
-        return 0, {}, str(error)
 
 
 def a_record(project: Path) -> dict:
@@ -242,11 +225,11 @@ def test_container_serves_predictions_on_the_port_it_is_given(
     try:
         url = f"http://127.0.0.1:{port}"
         started = time.monotonic()
-        ready = wait(lambda: request("GET", f"{url}/ready")[0] == 200, 60, step=0.05)
+        ready = wait(lambda: http("GET", f"{url}/ready")[0] == 200, 60, step=0.05)
         print(f"ready {time.monotonic() - started:.1f} s after docker run returned")
         assert ready, docker_engine.docker("logs", container, check=False).stderr
-        assert request("GET", f"{url}/health")[0] == 200
-        status, _headers, text = request("POST", f"{url}/predict", a_record(project))
+        assert http("GET", f"{url}/health")[0] == 200
+        status, _headers, text = http("POST", f"{url}/predict", a_record(project))
         assert status == 200, text
         prediction = json.loads(text)
         assert prediction["model_version"] == 1 and prediction["label"] in {"benign", "malignant"}
@@ -391,7 +374,7 @@ def test_training_logged_to_mlflow_on_postgresql_and_the_alias_reads_back(stack)
     served = json.loads((project / "models" / "bundle" / "metadata.json").read_text())
     identity = served["identity"]
     query = f"name={identity['registered_model']}&alias=champion"
-    status, _headers, text = request(
+    status, _headers, text = http(
         "GET", f"{tracking}/api/2.0/mlflow/registered-models/alias?{query}"
     )
     assert status == 200, text
@@ -407,8 +390,8 @@ def test_training_logged_to_mlflow_on_postgresql_and_the_alias_reads_back(stack)
 def test_api_in_the_stack_answers_from_the_redis_cache(stack):
     project, _env, url, _tracking = stack
     record = a_record(project)
-    first = request("POST", f"{url}/predict", record)
-    second = request("POST", f"{url}/predict", record)
+    first = http("POST", f"{url}/predict", record)
+    second = http("POST", f"{url}/predict", record)
     assert first[0] == second[0] == 200, first[2]
     assert first[1].get("x-cache") == "miss" and second[1].get("x-cache") == "hit"
     assert json.loads(first[2]) == json.loads(second[2])

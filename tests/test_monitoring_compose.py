@@ -28,17 +28,16 @@ import contextlib
 import json
 import sqlite3
 import subprocess
-import urllib.parse
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_delivery_docker import a_record, compose_up, installed_default, make, request, wait
+from test_delivery_docker import a_record, compose_up, installed_default, make, wait
 from test_monitoring_files import alert_rules
 
 from conftest import run
-from project_shell import free_port
+from project_shell import free_port, http, promql
 
 if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewrite its asserts
     from docker_fixtures import DockerEngine
@@ -80,17 +79,9 @@ def local_prometheus(engine: DockerEngine, folder: Path) -> str:
     return PROMETHEUS_IMAGE
 
 
-def query(prometheus: str, expression: str) -> list[dict]:
-    """The result of an instant PromQL query; empty while Prometheus does not answer."""
-    status, _headers, text = request(
-        "GET", f"{prometheus}/api/v1/query?query={urllib.parse.quote(expression)}"
-    )
-    return json.loads(text)["data"]["result"] if status == 200 else []
-
-
 def value(prometheus: str, expression: str) -> float | None:
     """The single value of a query that sums to one series, or None."""
-    result = query(prometheus, expression)
+    result = promql(prometheus, expression)
     return float(result[0]["value"][1]) if len(result) == 1 else None
 
 
@@ -148,13 +139,13 @@ def test_api_and_prometheus_are_healthy_on_loopback(stack, docker_engine):
 
 def test_prometheus_scrapes_the_api_container_by_its_service_name(stack):
     project, _env, api, prometheus = stack
-    up = wait(lambda: query(prometheus, 'up{job="api"} == 1'), SCRAPE_WAIT, step=1)
-    assert up, f"no successful scrape of the API: {query(prometheus, 'up')}"
+    up = wait(lambda: promql(prometheus, 'up{job="api"} == 1'), SCRAPE_WAIT, step=1)
+    assert up, f"no successful scrape of the API: {promql(prometheus, 'up')}"
     assert [series["metric"]["instance"] for series in up] == ["api:8000"]
 
     record = a_record(project)
     for _ in range(PREDICTIONS):
-        status, _headers, text = request("POST", f"{api}/predict", record)
+        status, _headers, text = http("POST", f"{api}/predict", record)
         assert status == 200, text
     requests = 'sum(http_requests_total{job="api",route="/predict",method="POST",status="200"})'
     predictions = 'sum(model_predictions_total{job="api"})'
@@ -175,7 +166,7 @@ def test_the_api_container_writes_its_prediction_log_to_the_volume(stack):
     logged = 'sum(prediction_log_records_total{job="api"})'
     assert wait(lambda: value(prometheus, logged) == PREDICTIONS, SCRAPE_WAIT, step=1), (
         f"{value(prometheus, logged)} predictions logged, not {PREDICTIONS}; dropped: "
-        f"{query(prometheus, 'prediction_log_dropped_records_total')}"
+        f"{promql(prometheus, 'prediction_log_dropped_records_total')}"
     )
     copied = project / "data" / "monitoring"
     copied.mkdir(parents=True, exist_ok=True)
@@ -187,7 +178,7 @@ def test_the_api_container_writes_its_prediction_log_to_the_volume(stack):
 
 def test_prometheus_loaded_the_projects_alert_rules(stack):
     project, _env, _api, prometheus = stack
-    status, _headers, text = request("GET", f"{prometheus}/api/v1/rules?type=alert")
+    status, _headers, text = http("GET", f"{prometheus}/api/v1/rules?type=alert")
     assert status == 200, text
     loaded = {
         rule["name"] for group in json.loads(text)["data"]["groups"] for rule in group["rules"]

@@ -2,16 +2,15 @@
 service under `make serve`, `make simulate-traffic` and `make drift` as a team runs them; a real
 Prometheus (Debian's `prometheus`, started here on loopback) scraping the service with the
 project's own scrape config and alert rules, answering a PromQL query for every series the
-service defines, and firing DataDriftDetected. Then the docs' Alibi Detect recipe, in that project,
-where Alibi Detect installs (Python 3.11 and 3.12).
+service defines, and firing DataDriftDetected. Then, in that project, `make bench` with short
+loads (every server it compares answers, every target is reported), and the docs' Alibi Detect
+recipe where Alibi Detect installs (Python 3.11 and 3.12).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from test_monitoring_files import defined_series
 
 from conftest import OPTION_SETS, TEMPLATE_DIR, render, run
 from debian_tools import debian_tool
-from project_shell import background, free_port, http, user_env, wait_until
+from project_shell import background, free_port, http, promql, user_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +27,21 @@ ANSWERS = OPTION_SETS["default"]
 # Defined by the service but fed only by the prediction cache, which the default project lacks.
 CACHE_ONLY = {"prediction_cache_lookups_total"}
 ALIBI_PYTHONS = {"3.11", "3.12"}
+# What `make bench` compares and the targets it reports, with monitoring on.
+BENCH_SERVERS = {
+    "constant FastAPI endpoint (floor)",
+    "this service, monitoring off",
+    "this service, prediction log off",
+    "this service (FastAPI + ONNX Runtime)",
+    "mlflow models serve (scikit-learn)",
+}
+BENCH_TARGETS = {
+    "throughput vs MLflow",
+    "p99 latency vs MLflow",
+    "throughput vs constant endpoint, monitoring off",
+    "throughput, metrics on vs off",
+    "throughput, prediction log on vs off",
+}
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +61,6 @@ def exposed_series(text: str) -> set[str]:
         for line in text.splitlines()
         if line and not line.startswith("#")
     }
-
-
-def query(prometheus: str, expression: str) -> list[dict]:
-    status, body = http("GET", f"{prometheus}/api/v1/query?query={urllib.parse.quote(expression)}")
-    assert status == 200, body
-    return json.loads(body)["data"]["result"]
 
 
 def prometheus_config(project: Path, api_port: int, folder: Path) -> Path:
@@ -84,7 +92,7 @@ def test_prometheus_scrapes_every_series_and_fires_the_drift_alert(project, tmp_
         assert re.search(r"shifted x1.5: 29\d answered", sent) or "300 answered" in sent, sent
 
         def logged() -> bool:  # the log is written once a second
-            text = http("GET", f"{api}/metrics")[1]
+            text = http("GET", f"{api}/metrics")[2]
             found = re.search(r"^prediction_log_records_total (\S+)", text, flags=re.MULTILINE)
             return found is not None and float(found.group(1)) >= 595
 
@@ -94,7 +102,7 @@ def test_prometheus_scrapes_every_series_and_fires_the_drift_alert(project, tmp_
         assert drift.returncode != 0, drift.stdout + drift.stderr  # exit 1: drift found
         assert "THE DATA HAS DRIFTED" in drift.stdout, drift.stdout + drift.stderr
         assert (folder / "reports" / "drift" / "quality.html").is_file()
-        exposed = exposed_series(http("GET", f"{api}/metrics")[1])
+        exposed = exposed_series(http("GET", f"{api}/metrics")[2])
         defined = set(defined_series(folder))
         assert exposed == defined - CACHE_ONLY, "the service exposes other series than defined"
 
@@ -108,17 +116,50 @@ def test_prometheus_scrapes_every_series_and_fires_the_drift_alert(project, tmp_
         with background(command, tmp_path, log) as process:
             wait_until(lambda: http("GET", f"{prometheus}/-/ready")[0] == 200, "prometheus",
                        process, log, 60)  # fmt: skip
-            wait_until(lambda: query(prometheus, 'up{job="api"} == 1'), "a scrape of the API",
+            wait_until(lambda: promql(prometheus, 'up{job="api"} == 1'), "a scrape of the API",
                        process, log, 60)  # fmt: skip
             for name in sorted(exposed):
                 result = wait_until(
-                    lambda name=name: query(prometheus, name), name, process, log, 30
+                    lambda name=name: promql(prometheus, name), name, process, log, 30
                 )
                 assert all(series["metric"]["job"] == "api" for series in result), name
             firing = 'ALERTS{alertname="DataDriftDetected",alertstate="firing"}'
-            wait_until(lambda: query(prometheus, firing), "DataDriftDetected", process, log, 60)
-            out_of_range = query(prometheus, "sum(model_input_out_of_range_total)")
+            wait_until(lambda: promql(prometheus, firing), "DataDriftDetected", process, log, 60)
+            out_of_range = promql(prometheus, "sum(model_input_out_of_range_total)")
             assert float(out_of_range[0]["value"][1]) >= 5
+
+
+def table(text: str, header: str) -> dict[str, list[str]]:
+    """The rows of the Markdown table of `text` whose header starts with `header`, by first cell."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_make_bench_loads_every_server_and_reports_every_target(project, tmp_path):
+    """`make bench` as the README gives it, with short loads: MLflow, the constant endpoint and
+    the service with monitoring on, with the log off and with both off all answer every request
+    of wrk, and the report holds each target of the issues as met or missed. (Its figures are
+    for the default loads on a quiet machine: docs/m4-serving.md, docs/m6-monitoring.md.)"""
+    folder, env = project
+    debian_tool("wrk")
+    report = tmp_path / "bench.md"
+    loads = f"--seconds 1 --rounds 2 --mlflow-seconds 3 --output {report}"
+    run(["make", "bench", f"BENCH_ARGS={loads}"], cwd=folder, env=env, timeout=600)
+    text = report.read_text()
+    assert "for 3 s. " in text and "in loads of 1 s for 2 rounds" in text, text
+    servers, targets = table(text, "| server |"), table(text, "| target |")
+    assert (set(servers), set(targets)) == (BENCH_SERVERS, BENCH_TARGETS), text
+    for name, (requests_per_second, *_latency, errors, _cpu, _rss, _ready) in servers.items():
+        assert float(requests_per_second.replace(",", "")) > 0 and errors == "0", name
+    assert all(row[-1] in ("met", "**missed**") for row in targets.values()), text
+    assert not (folder / "reports" / "bench.md").exists()  # --output was followed
 
 
 def test_the_alibi_detect_recipe_runs_where_it_installs(project, tmp_path):

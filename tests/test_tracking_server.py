@@ -297,7 +297,7 @@ def test_pipeline_logs_to_the_tracking_server_on_postgresql_and_serves_its_champ
             row = next(csv.DictReader(handle))
         row.pop(metadata["target"])
         record = {name: float(value) for name, value in row.items()}
-        status, text = http("POST", f"{api}/predict", record)
+        status, _headers, text = http("POST", f"{api}/predict", record)
         assert status == 200, text
         answer = json.loads(text)
         assert answer["label"] in metadata["classes"]

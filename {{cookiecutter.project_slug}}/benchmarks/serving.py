@@ -5,12 +5,17 @@ Compares, on loopback ports, this service (ONNX Runtime, the bundle in models/bu
 project's MLflow store (the version that `promote` made the champion, which models/bundle holds),
 and a FastAPI endpoint that returns a constant (the floor: what uvicorn and FastAPI cost with no
 model at all), each with the same uvicorn options and one worker. Each gets the same load from wrk
-(16 connections, 5 s, one single-record POST body from the test split) after a short warm-up.
-MLflow, slow to start and far behind, is measured once, alone. The others run side by side, idle
-but the one under load, and take turns for `--rounds` rounds, every other round in reverse order,
-so that the two servers of each ratio are measured one just after the other: a ratio is the
-median of the ratios within each round, on which a drift of the machine's speed weighs little.
-The report gives how far those ratios spread: on a shared machine, often as far as a cost of 10%.
+(16 connections, one single-record POST body from the test split) after a short warm-up.
+MLflow, slow to start and far behind, is measured once, alone, for 5 s. The others run side by
+side, idle but the one under load, and take turns in loads of 2 s for `--rounds` rounds, every
+other round in reverse order, so that the two servers of each ratio are measured one just after
+the other: a ratio is the median of the ratios within each round, on which a drift of the
+machine's speed weighs little. Many short loads rather than a few long ones, for the same time:
+measured on a shared 2-core machine, the ratio of two loads of 2 s one after the other spread no
+more from round to round than that of two loads of 5 s (the log's cost: middle half 21 points
+wide over 48 pairs, against 23 over 12), so 16 rounds of 2 s give a median about 1.6 times as
+steady as 6 rounds of 5 s. The report gives how far those ratios spread: on a shared machine,
+often as far as a cost of 10%.
 {%- if cookiecutter.use_monitoring %}
 Two variants of this service take their turns too, for the cost of monitoring: with its metrics
 and prediction log off (API_METRICS_ENABLED, API_PREDICTION_LOG_ENABLED), and with the log alone
@@ -430,8 +435,9 @@ def target_ratio(
 
 
 def report(
-    results: dict[str, Result], rounds_of: dict[str, list[Result]], model: str, seconds: int,
-    connections: int, rounds: int, load: tuple[tuple[float, ...], tuple[float, ...]],
+    results: dict[str, Result], rounds_of: dict[str, list[Result]], model: str,
+    seconds: tuple[int, int], connections: int, rounds: int,
+    load: tuple[tuple[float, ...], tuple[float, ...]],
 ) -> str:  # fmt: skip
     ours = results["ours"]
     lines = [
@@ -439,10 +445,11 @@ def report(
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu_model()}); "
         f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after; model {model}.",
-        f"wrk, {connections} connections for {seconds} s, one single-record POST body, after a 2 s "
-        "warm-up; each server has one uvicorn worker and the same options; wrk shares the cores. "
-        "MLflow is measured alone, once. The other servers run side by side, all idle but the "
-        f"one under load, for {rounds} rounds (every other round in reverse order): their "
+        f"wrk, {connections} connections, one single-record POST body, after a 2 s warm-up; "
+        "each server has one uvicorn worker and the same options; wrk shares the cores. "
+        f"MLflow is measured alone, once, for {seconds[1]} s. The other servers run side by side, "
+        f"all idle but the one under load, in loads of {seconds[0]} s for {rounds} rounds (every "
+        "other round in reverse order): their "
         "figures are medians over rounds, the ratios between them medians of the ratios within "
         "each round.",
         "",
@@ -523,11 +530,14 @@ def report(
 
 @app.command()
 def main(
-    seconds: Annotated[int, typer.Option(help="Duration of each measured load")] = 5,
+    seconds: Annotated[
+        int, typer.Option(min=1, help="Duration of each load of the servers taking turns")
+    ] = 2,
+    mlflow_seconds: Annotated[int, typer.Option(min=1, help="Duration of MLflow's load")] = 5,
     connections: Annotated[int, typer.Option(help="Concurrent connections")] = 16,
     rounds: Annotated[
         int, typer.Option(min=1, help="Rounds of the servers compared with each other")
-    ] = 6,
+    ] = 16,
     bundle_dir: Annotated[Path, typer.Option(help="Bundle served by this service")] = BUNDLE_DIR,
     output: Annotated[Path, typer.Option(help="Markdown report")] = BENCH_FILE,
 ) -> None:
@@ -639,7 +649,7 @@ def main(
 {%- endif %}
         }
         load_before = os.getloadavg()
-        mlflow_result = measure(mlflow_server, seconds, connections, folder)
+        mlflow_result = measure(mlflow_server, mlflow_seconds, connections, folder)
         rounds_of: dict[str, list[Result]] = {key: [] for key in compared}
         with contextlib.ExitStack() as started:
             running = {}
@@ -660,7 +670,7 @@ def main(
         results,
         rounds_of,
         f"{name} version {version}",
-        seconds,
+        (seconds, mlflow_seconds),
         connections,
         rounds,
         (load_before, load_after),
