@@ -28,6 +28,8 @@ OPTIONAL_PARTS = {
         "tests/served.py",
         "tests/small_bundle.py",
         "benchmarks/serving.py",
+        "benchmarks/servers.py",
+        "benchmarks/report.py",
         "loadtests",
     ],
     "use_redis_cache": [

@@ -124,6 +124,8 @@ OPTIONAL_FILES = {
         "{module}/api/routes.py",
         "{module}/api/schemas.py",
         "{module}/api/settings.py",
+        "benchmarks/report.py",
+        "benchmarks/servers.py",
         "benchmarks/serving.py",
         "loadtests/locustfile.py",
         "tests/api/conftest.py",

@@ -3,8 +3,9 @@
 Test support, like scratch.py. `Served` starts `uvicorn --factory` on the app factory in a
 process group of its own, `wait` returns once the service answers, and `stop` stops the whole
 group (every worker) and returns what it logged, for the test's messages; `post` sends one JSON
-request and gives its status and body, refusals included. `benchmarks/serving.py`
-takes its ports and stops its servers with `free_port` and `stop_group` too.
+request and gives its status and body, refusals included. The serving benchmark
+(`benchmarks/servers.py`) takes its ports and stops its servers with `free_port` and `stop_group`
+too.
 """
 
 from __future__ import annotations

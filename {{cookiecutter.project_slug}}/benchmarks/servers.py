@@ -1,0 +1,272 @@
+"""Servers for the serving benchmark: start one, load it with wrk, measure it.
+
+`launch` starts a server in its own process group, waits until it is ready, checks one answer
+and warms it up; `load` runs wrk against it once and reads, from /proc, the CPU time and the
+peak memory of its whole process tree (MLflow forks a uvicorn process); `measure` does both for a
+server measured once. Used by benchmarks/serving.py, which decides what to compare and how often.
+Needs wrk (`apt-get install wrk`) and Linux's /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, fields
+from pathlib import Path
+from statistics import median
+
+# Ports and stopping a server's process group: test support (tests/served.py), shared with the
+# slow tests that start the service.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from served import free_port, stop_group
+
+# What benchmarks/serving.py uses, the ports and process groups of tests/served.py included.
+__all__ = [
+    "Result",
+    "Running",
+    "Server",
+    "free_port",
+    "launch",
+    "load",
+    "measure",
+    "median_result",
+    "stop_group",
+]
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    ready_url: str
+    predict_url: str
+    body: str
+    env: dict[str, str]
+
+
+@dataclass
+class Result:
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_us_per_request: float
+    peak_rss_mb: float
+    ready_seconds: float
+
+
+def median_result(results: list[Result]) -> Result:
+    """Each figure's median over rounds (figures of one server, measured several times); the
+    memory's peak over all of them."""
+    values = {
+        field.name: median(getattr(r, field.name) for r in results)
+        for field in fields(Result)
+        if field.name not in ("name", "errors", "peak_rss_mb")
+    }
+    return Result(
+        name=results[0].name,
+        errors=sum(r.errors for r in results),
+        peak_rss_mb=max(r.peak_rss_mb for r in results),
+        **values,
+    )
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants (MLflow forks a uvicorn process)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    family, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in family]
+        family.update(children)
+        frontier.extend(children)
+    return sorted(family)
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of the process tree of `root`, in MB."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        total += int(rss.group(1)) if rss else 0
+    return total / 1024
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by the process tree of `root`."""
+    ticks = 0
+    for pid in process_tree(root):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks += int(stat[11]) + int(stat[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
+class PeakMemory(threading.Thread):
+    """Samples the process tree's RSS every 100 ms and keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, 0.0, True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, tree_rss_mb(self.pid))
+            time.sleep(0.1)
+
+    def stop(self) -> float:
+        self.running = False
+        self.join()
+        return self.peak
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} was not ready after {timeout} s")
+
+
+def check_answer(server: Server) -> None:
+    request = urllib.request.Request(
+        server.predict_url, data=server.body.encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        if response.status != 200:
+            raise RuntimeError(f"{server.name} answered {response.status}")
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, body: str, seconds: int, connections: int, folder: Path) -> dict:
+    script = folder / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [==[{body}]==]\n"
+    )
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    output = done.stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)", output, re.MULTILINE))
+    requests = re.search(r"(\d+) requests in", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    if socket_errors:
+        print(f"  wrk: socket errors {socket_errors.group(1)}")
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": to_ms(percentiles["50"]),
+        "p99_ms": to_ms(percentiles["99"]),
+        "errors": int(errors.group(1)) if errors else 0,
+        "requests": int(requests.group(1)) if requests else 0,
+    }
+
+
+@dataclass
+class Running:
+    """A server started by `launch`: stop it with `stop_group(running.process)`."""
+
+    server: Server
+    process: subprocess.Popen
+    ready_seconds: float
+    peak_rss_mb: float  # so far: memory is sampled during the warm-up and each load
+
+
+def launch(server: Server, connections: int, folder: Path) -> Running:
+    """Start `server`, wait until it is ready, check one answer and warm it up (2 s of load)."""
+    print(f"- {server.name}: starting")
+    process = subprocess.Popen(
+        server.command,
+        env=server.env,
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so the whole tree stops with it
+    )
+    memory = PeakMemory(process.pid)
+    memory.start()
+    try:
+        ready = wait_ready(server.ready_url, process)
+        check_answer(server)
+        run_wrk(server.predict_url, server.body, 2, connections, folder)
+    except BaseException:
+        stop_group(process)
+        raise
+    finally:
+        peak = memory.stop()
+    return Running(server, process, ready, peak)
+
+
+def load(running: Running, seconds: int, connections: int, folder: Path) -> Result:
+    """One measured load of a running server. Only the server under load has its memory sampled:
+    a sampler reads /proc and takes CPU from the server."""
+    server, pid = running.server, running.process.pid
+    memory = PeakMemory(pid)
+    memory.start()
+    try:
+        cpu_before = tree_cpu_seconds(pid)
+        figures = run_wrk(server.predict_url, server.body, seconds, connections, folder)
+        cpu = tree_cpu_seconds(pid) - cpu_before
+    finally:
+        running.peak_rss_mb = max(running.peak_rss_mb, memory.stop())
+    requests = figures.pop("requests")
+    result = Result(
+        name=server.name,
+        peak_rss_mb=running.peak_rss_mb,
+        ready_seconds=running.ready_seconds,
+        cpu_us_per_request=1e6 * cpu / requests if requests else float("nan"),
+        **figures,
+    )
+    print(
+        f"  {server.name}: {result.requests_per_second:.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms, {result.cpu_us_per_request:.0f} us CPU per request, "
+        f"peak RSS {result.peak_rss_mb:.0f} MB, ready in {result.ready_seconds:.2f} s"
+    )
+    return result
+
+
+def measure(server: Server, seconds: int, connections: int, folder: Path) -> Result:
+    """Start `server`, load it once, stop it."""
+    running = launch(server, connections, folder)
+    try:
+        return load(running, seconds, connections, folder)
+    finally:
+        stop_group(running.process)
