@@ -137,7 +137,9 @@ def test_an_unwritable_folder_costs_log_rows_never_answers(api_settings, api_bun
 
 def test_a_lock_held_too_long_drops_rows_then_writing_resumes(log_path):
     drops: list[tuple[str, int]] = []
-    writer = PredictionWriter(log_path, MODEL, busy_timeout=0.1, on_drop=lambda *d: drops.append(d))
+    writer = PredictionWriter(
+        log_path, MODEL, busy_timeout=0.1, flush_seconds=0.02, on_drop=lambda *d: drops.append(d)
+    )
     writer.start()
     submit(writer, 0)
     wait_for(lambda: log_path.exists() and len(read_recent(log_path, 10)) == 1)
@@ -182,6 +184,7 @@ def test_a_full_log_drops_rows_and_says_full(log_path):
         log_path,
         wide,
         max_bytes=8 * 4096,
+        flush_seconds=0.02,
         on_write=written.append,
         on_drop=lambda *d: drops.append(d),
     )

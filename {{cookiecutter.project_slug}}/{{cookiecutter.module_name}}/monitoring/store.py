@@ -132,6 +132,7 @@ class PredictionWriter:
         *,
         queue_size: int = 10_000,
         busy_timeout: float = 5.0,
+        flush_seconds: float = FLUSH_SECONDS,
         max_bytes: int | None = None,
         retention_days: float | None = None,
         on_write: Callable[[int], None] | None = None,
@@ -141,6 +142,7 @@ class PredictionWriter:
         self.model = model
         self.queue_size = queue_size
         self.busy_timeout = busy_timeout
+        self.flush_seconds = flush_seconds
         self.max_bytes = max_bytes
         self.retention_days = retention_days
         self.on_write = on_write or (lambda count: None)
@@ -202,7 +204,7 @@ class PredictionWriter:
         connection: sqlite3.Connection | None = None
         while True:
             stopping = self._stopping
-            self._wake.wait(FLUSH_SECONDS)
+            self._wake.wait(self.flush_seconds)
             values: list = []
             while self._pending:
                 values += self._pending.popleft()
