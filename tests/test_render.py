@@ -133,6 +133,7 @@ OPTIONAL_FILES = {
         "tests/api/test_api_fuzz.py",
         "tests/api/test_api_server.py",
         "tests/api/test_api_validation.py",
+        "tests/api/test_bench_report.py",
         "tests/served.py",
         "tests/small_bundle.py",
     },

@@ -149,6 +149,11 @@ def report(
                 f"{ratio_text(target, quartiles[2])}, all {ratio_text(target, ratios[0])} to "
                 f"{ratio_text(target, ratios[-1])}."
             )
+            if quartiles[0] < target.needed < quartiles[2]:
+                lines[-1] += (
+                    f" The target ({target.wording}) is inside the middle half: this run alone "
+                    "cannot tell whether it is met; run again when the machine is quieter."
+                )
     mlflow = results["mlflow"]
     memory = mlflow.peak_rss_mb / ours.peak_rss_mb
     startup = mlflow.ready_seconds / ours.ready_seconds
