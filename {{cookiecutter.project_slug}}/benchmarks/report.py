@@ -3,7 +3,9 @@
 A `Target` is a ratio between two servers' figures that must reach a threshold. When both
 servers took turns in rounds, its value is the median of the ratios within each round, on which a
 drift of the machine's speed weighs little; `report` writes the figures, the targets and how far
-those ratios spread from round to round as Markdown. Used by benchmarks/serving.py.
+those ratios spread from round to round as Markdown, with a warning on each target that lies
+inside the middle half of its ratios: one run cannot tell whether it is met. Used by
+benchmarks/serving.py.
 """
 
 from __future__ import annotations
