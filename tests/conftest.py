@@ -6,6 +6,7 @@ the slow tier renders its own copies, since `make setup` writes into the project
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -152,3 +153,20 @@ def rendered(tmp_path_factory):
         return cache[set_id]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def progress(request):
+    """`progress(text)`: a line on the terminal now, while the slow tier works (not captured)."""
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+
+    def say(text: str) -> None:
+        if reporter is None:
+            return
+        # Past pytest's output capture, which would otherwise swallow the line.
+        paused = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with paused:
+            reporter.write_line(f"    {text}")
+
+    return say

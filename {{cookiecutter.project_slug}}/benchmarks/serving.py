@@ -46,7 +46,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from report import Target, report
@@ -55,6 +55,7 @@ from servers import Result, Server, free_port, launch, load, measure, median_res
 from {{ cookiecutter.module_name }}.bundle import (
     BundleError,
     BundleMetadata,
+    NumericFeature,
     read_verified,
 )
 from {{ cookiecutter.module_name }}.config import (
@@ -63,6 +64,9 @@ from {{ cookiecutter.module_name }}.config import (
     REPORTS_DIR,
     TEST_FILE,
     mlflow_tracking_uri,
+)
+from {{ cookiecutter.module_name }}.inference import (
+    sample_row,
 )
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -111,15 +115,27 @@ async def predict(request: Request):
 """
 
 
-def sample_record(metadata: BundleMetadata) -> list[float]:
-    """The first row of the test split inside every training range, in the model's feature
-    order (the service refuses values far outside them); else the middle of the ranges."""
+def sample_record(metadata: BundleMetadata) -> list[Any]:
+    """The first row of the test split whose numbers are inside their training ranges (the
+    service refuses values far outside them), in the model's feature order, typed as the service
+    takes them; else a sample row (the middle of each range)."""
     with TEST_FILE.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            values = [float(row[feature.name]) for feature in metadata.features]
-            if all(f.min <= v <= f.max for f, v in zip(metadata.features, values, strict=True)):
+            try:
+                values = [
+                    float(row[f.name]) if f.kind == "numeric" else row[f.name]
+                    for f in metadata.features
+                ]
+            except ValueError:  # an empty number
+                continue
+            inside = all(
+                f.min <= value <= f.max
+                for f, value in zip(metadata.features, values, strict=True)
+                if isinstance(f, NumericFeature)
+            )
+            if inside:
                 return values
-    return [(feature.min + feature.max) / 2 for feature in metadata.features]
+    return sample_row(metadata)
 
 
 @app.command()

@@ -32,6 +32,8 @@ from locust.env import Environment
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 16
+# The words of the made-up texts sent to a model with text features.
+TEXT_WORDS = ["the", "report", "shows", "no", "clear", "sign", "of", "change", "since", "last"]
 {%- if cookiecutter.use_redis_cache %}
 # Records that users repeat to produce cache hits; few, so each is soon cached.
 REPEATED_RECORDS = 20
@@ -61,38 +63,47 @@ def add_options(parser: Any) -> None:
 
 
 class Features:
-    """Names and training ranges of the served model's features, read once per process."""
+    """The served model's features, as /model describes them, read once per process."""
 
-    ranges: ClassVar[list[tuple[str, float, float]]] = []
+    features: ClassVar[list[dict[str, Any]]] = []
 {%- if cookiecutter.use_redis_cache %}
-    repeated: ClassVar[list[dict[str, float]]] = []
+    repeated: ClassVar[list[dict[str, Any]]] = []
 {%- endif %}
 
     @classmethod
     def load(cls, client: Any) -> None:
-        if cls.ranges:
+        if cls.features:
             return
         with client.get("/model", name="/model", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"/model answered {response.status_code}: is a model loaded?")
                 raise RuntimeError("the service has no model: start it with a bundle first")
-            features = response.json()["features"]
-        cls.ranges = [(feature["name"], feature["min"], feature["max"]) for feature in features]
+            cls.features = response.json()["features"]
 {%- if cookiecutter.use_redis_cache %}
         cls.repeated = [cls.random_record() for _ in range(REPEATED_RECORDS)]
 {%- endif %}
 
     @classmethod
-    def random_record(cls) -> dict[str, float]:
-        return {name: random.uniform(low, high) for name, low, high in cls.ranges}
+    def random_record(cls) -> dict[str, Any]:
+        """A value within each numeric feature's training range, a category seen in training,
+        a few words of text."""
+        return {feature["name"]: random_value(feature) for feature in cls.features}
 {%- if cookiecutter.use_redis_cache %}
 
     @classmethod
-    def record(cls, hit_rate: float) -> dict[str, float]:
+    def record(cls, hit_rate: float) -> dict[str, Any]:
         if random.random() < hit_rate:
             return random.choice(cls.repeated)
         return cls.random_record()
 {%- endif %}
+
+
+def random_value(feature: dict[str, Any]) -> Any:
+    if feature["kind"] == "numeric":
+        return random.uniform(feature["min"], feature["max"])
+    if feature["kind"] == "category":
+        return random.choice(feature["categories"])
+    return " ".join(random.choices(TEXT_WORDS, k=random.randint(3, 12)))
 
 
 class PredictionUser(HttpUser):

@@ -2,8 +2,9 @@
 
 Test support, kept out of the package. It goes through the package's own functions (the
 `features` split, `build_model`, `to_onnx`, `check_parity`, `build_metadata`, `bundle.write`), so a
-change of the bundle format reaches every test that serves or watches a model. It needs neither
-the pipeline's files nor MLflow, and trains a small forest in about a second.
+change of the bundle format reaches every test that serves or watches a model. It trains on the
+configured data (tests/tables.py), needs neither the pipeline's files nor MLflow, and
+trains a small forest in about a second.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tables import kinds, splits
 
 from {{ cookiecutter.module_name }}.bundle import (
     BundleMetadata,
-    Feature,
     ModelIdentity,
+    onnx_inputs,
     write,
-)
-from {{ cookiecutter.module_name }}.dataset import (
-    builtin_dataset,
 )
 from {{ cookiecutter.module_name }}.features import (
     split,
@@ -40,12 +39,15 @@ from {{ cookiecutter.module_name }}.modeling.export import (
     to_onnx,
 )
 from {{ cookiecutter.module_name }}.modeling.splits import (
+    feature_kinds,
     features_and_labels,
 )
 from {{ cookiecutter.module_name }}.modeling.train import (
     build_model,
+    describe_features,
 )
 from {{ cookiecutter.module_name }}.params import (
+    DataParams,
     Params,
     load_params,
 )
@@ -64,21 +66,44 @@ class SmallBundle:
     def features(self) -> list[str]:
         return self.metadata.feature_names
 
+    def typed(self, split: pd.DataFrame) -> pd.DataFrame:
+        """The features of a split as the model takes them (numbers, then strings)."""
+        columns = {f.name: f.kind for f in self.metadata.features}
+        return features_and_labels(split, self.metadata.target, columns)[0]
+
 
 def small_bundle(
-    folder: Path, registered_model: str, version: int, trees: int, metrics: dict[str, float]
+    folder: Path,
+    registered_model: str,
+    version: int,
+    trees: int,
+    metrics: dict[str, float],
+    data: tuple[pd.DataFrame, DataParams] | None = None,
 ) -> SmallBundle:
-    """Train a forest of `trees` trees on the default data and write its bundle in `folder`."""
+    """Train a forest of `trees` trees and write its bundle in `folder`: on `data` (a frame and
+    the `data` settings that describe it, see tables.mixed_frame), else on the configured data."""
     params = load_params()
-    smaller = params.train.model_copy(update={"n_estimators": trees, "max_depth": 4})
+    smaller = params.train.model_copy(
+        update={"model": "random_forest", "n_estimators": trees, "max_depth": 4}
+    )
     params = params.model_copy(update={"train": smaller})
+    if data is None:
+        columns = kinds(params)
+        train_split, test_split = splits(params)
+    else:
+        frame, settings = data
+        params = params.model_copy(update={"data": settings})
+        columns = feature_kinds(list(frame.columns), settings.target, settings.columns)
+        train_split, test_split = split(frame, settings.target, params.features)
     target = params.data.target
-    train_split, test_split = split(builtin_dataset(target), target, params.features)
-    features, labels = features_and_labels(train_split, target)
-    test_features, _ = features_and_labels(test_split, target)
-    model = build_model(params.train).fit(features, labels)
-    onnx_bytes = to_onnx(model, features.shape[1])
-    parity = check_parity(model, OnnxModel(onnx_bytes, SIGNATURE), test_features)
+    features, labels = features_and_labels(train_split, target, columns)
+    test_features, _ = features_and_labels(test_split, target, columns)
+    model = build_model(params.train, columns).fit(features, labels)
+    described = describe_features(features, columns)
+    onnx_bytes = to_onnx(model, described)
+    parity = check_parity(
+        model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(described)), test_features
+    )
     run = CandidateRun(
         run_id="test-run",
         experiment_id="0",
@@ -86,10 +111,7 @@ def small_bundle(
         data_sha256="d" * 64,
         git_commit="unknown",
         trained_at="2026-01-01T00:00:00+00:00",
-        features=[
-            Feature(name=name, min=float(values.min()), max=float(values.max()))
-            for name, values in features.items()
-        ],
+        features=described,
     )
     identity = ModelIdentity(
         registered_model=registered_model,

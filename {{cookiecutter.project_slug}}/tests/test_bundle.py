@@ -16,12 +16,15 @@ from {{ cookiecutter.module_name }}.bundle import (
     MODEL_FILE,
     BundleError,
     BundleMetadata,
-    Feature,
+    CategoryFeature,
     ModelIdentity,
+    NumericFeature,
     OnnxSignature,
     Parity,
+    TextFeature,
     file_digest,
     install,
+    read_identity,
     read_verified,
     recover_interrupted_install,
     write,
@@ -43,10 +46,13 @@ def metadata(model: bytes = MODEL, version: int = 1) -> BundleMetadata:
         target="label",
         positive_label="yes",
         classes=["no", "yes"],
-        features=[Feature(name="x", min=0.0, max=1.0), Feature(name="y", min=-1.0, max=1.0)],
-        onnx=OnnxSignature(
-            input_name="input", label_output="label", probabilities_output="p", opset={"": 17}
-        ),
+        features=[
+            NumericFeature(name="x", min=0.0, max=1.0),
+            NumericFeature(name="y", min=-1.0, max=1.0),
+            CategoryFeature(name="site", categories=["a", "b"]),
+            TextFeature(name="note", max_length=80),
+        ],
+        onnx=OnnxSignature(label_output="label", probabilities_output="p", opset={"": 17}),
         metrics={"f1": 0.9},
         parity=Parity(rows=10, max_probability_difference=0.0, tolerance=1e-5),
         libraries={},
@@ -82,7 +88,7 @@ def test_metadata_must_describe_the_model(tmp_path):
         (lambda f: (f / METADATA_FILE).write_text("{not json"), "cannot read"),
         (
             lambda f: (f / METADATA_FILE).write_text('{"format_version": 1}'),
-            "format_version 1, this code reads 2",
+            "format_version 1, this code reads 3",
         ),
         (
             lambda f: (f / METADATA_FILE).write_text(
@@ -99,6 +105,33 @@ def test_a_damaged_bundle_is_named(tmp_path, damage, message):
     damage(folder)
     with pytest.raises(BundleError, match=message):
         read_verified(folder)
+
+
+def test_features_come_in_kind_order_and_give_the_onnx_inputs():
+    described = metadata()
+    assert [(i.name, i.dtype, i.features) for i in described.onnx_inputs] == [
+        ("numeric", "float32", ("x", "y")),
+        ("category_site", "string", ("site",)),
+        ("text_note", "string", ("note",)),
+    ]
+    document = json.loads(described.model_dump_json())
+    document["features"].reverse()
+    with pytest.raises(ValueError, match="not in kind order"):
+        BundleMetadata.model_validate(document)
+
+
+def test_the_identity_of_an_older_format_is_still_read(tmp_path):
+    """`promote` must know which model an earlier version of the project served."""
+    folder = bundle(tmp_path / "b")
+    document = json.loads((folder / METADATA_FILE).read_text())
+    document["format_version"] = 2
+    (folder / METADATA_FILE).write_text(json.dumps(document))
+    with pytest.raises(BundleError, match="format_version 2"):
+        read_verified(folder)
+    assert read_identity(folder) == metadata().identity
+    (folder / MODEL_FILE).write_bytes(b"changed")
+    with pytest.raises(BundleError, match="damaged"):
+        read_identity(folder)
 
 
 def test_install_replaces_the_whole_bundle(tmp_path):

@@ -15,14 +15,17 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.bundle import (
     BundleMetadata,
-    Feature,
+    CategoryFeature,
     ModelIdentity,
+    NumericFeature,
     OnnxSignature,
     Parity,
+    TextFeature,
     write,
 )
 from {{ cookiecutter.module_name }}.card import (
     app,
+    fill_dataset_card,
     marker,
     read_block,
 )
@@ -31,9 +34,12 @@ from {{ cookiecutter.module_name }}.config import (
     MODEL_CARD,
     PARAMS_FILE,
 )
+from {{ cookiecutter.module_name }}.params import (
+    DataParams,
+)
 
 MODEL = b"pretend this is ONNX"
-METRICS = {"accuracy": 0.96491, "f1": 0.95, "roc_auc": 0.99404}
+METRICS = {"accuracy": 0.96491, "f1_macro": 0.95, "roc_auc": 0.99404}
 KG_CO2 = 0.0025  # what CodeCarbon writes: kilograms
 
 
@@ -50,10 +56,13 @@ def champion(folder: Path, version: int = 1, run_id: str = "a" * 32) -> ModelIde
         target="label",
         positive_label="yes",
         classes=["no", "yes"],
-        features=[Feature(name="x", min=0.0, max=1.0), Feature(name="y", min=-1.0, max=1.0)],
-        onnx=OnnxSignature(
-            input_name="input", label_output="label", probabilities_output="p", opset={"": 17}
-        ),
+        features=[
+            NumericFeature(name="x", min=0.0, max=1.0),
+            NumericFeature(name="y", min=-1.0, max=1.0),
+            CategoryFeature(name="site", categories=["a", "b"]),
+            TextFeature(name="note", max_length=80),
+        ],
+        onnx=OnnxSignature(label_output="label", probabilities_output="p", opset={"": 17}),
         metrics=METRICS,
         parity=Parity(rows=10, max_probability_difference=1e-7, tolerance=1e-5),
         libraries={},
@@ -115,11 +124,32 @@ def test_the_stage_fills_metrics_emissions_parameters_and_data(stage):
     assert card.data.model_name == "demo"
     assert card.data.co2_eq_emissions["emissions"] == pytest.approx(KG_CO2 * 1000)  # grams
     assert "a" * 32 in read_block(card.text, "identity")
+    assert "| Classes | 2: no, yes (positive: yes) |" in read_block(card.text, "identity")
+    assert "| Inputs | 4 features: 2 numeric, 1 category, 1 text |" in read_block(
+        card.text, "identity"
+    )
     assert "`n_estimators`" in read_block(card.text, "parameters")
     assert "569 rows" in read_block(card.text, "training-data")
     data = DatasetCard((stage.root / "dataset-card.md").read_text())
     assert data.data.size_categories == "n<1K"
     assert "`" + "d" * 64 + "`" in read_block(data.text, "summary")
+
+
+def test_the_dataset_card_gives_each_column_its_kind(tmp_path):
+    card = DatasetCard(DATASET_CARD.read_text(encoding="utf-8"))
+    dataset = {"source": "csv", "sha256": "d" * 64, "rows": 10, "columns": ["x", "site", "id", "y"]}
+    data = DataParams(
+        source="csv", csv="own.csv", target="y", columns={"site": "category", "id": "ignore"}
+    )
+    text = DatasetCard(fill_dataset_card(card, dataset, data, DATASET_CARD)).text
+    structure = read_block(text, "structure")
+    for row in (
+        "| `x` | numeric |",
+        "| `site` | category |",
+        "| `id` | ignore |",
+        "| `y` | target |",
+    ):
+        assert row in structure
 
 
 def test_the_teams_text_and_metadata_stay_and_a_rerun_changes_nothing(stage):

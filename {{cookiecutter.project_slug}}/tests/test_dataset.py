@@ -9,6 +9,7 @@ import threading
 import pandas as pd
 import pytest
 import yaml
+from tables import raw_frame
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }} import (
@@ -19,7 +20,7 @@ from {{ cookiecutter.module_name }}.bundle import (
 )
 from {{ cookiecutter.module_name }}.dataset import (
     DataError,
-    builtin_dataset,
+    clean_columns,
     clean_name,
     load_source,
     write_raw,
@@ -35,26 +36,27 @@ BAD_CSV = {
     "header only": (b"x,label\n", "has a header but no rows"),
     "ragged": (b"x,label\n1,a\n2,b,extra\n", "is not a regular CSV file: Expected 2 fields"),
     "not utf-8": ("x,label\n1,caf\u00e9\n".encode("latin-1"), "is not UTF-8 text"),
-    "semicolons": (b"x;label\n1;a\n2;b\n", "separates its values with semicolons"),
+    "semicolons": (
+        b"x;label\n1;a\n2;b\n",
+        "separates its values with semicolons, not commas (its header reads as the columns 'x', "
+        "'label')",
+    ),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01", "is not UTF-8 text"),
 }
 
 
 def csv_params(location: str, target: str = "label") -> DataParams:
-    return DataParams(source="csv", csv=location, target=target, positive_label="a")
+    return DataParams(source="csv", csv=location, target=target)
 
 
 @pytest.fixture(scope="module")
-def default_frame():
-    return builtin_dataset("diagnosis")
+def frame():
+    return raw_frame()
 
 
-def test_default_dataset_needs_no_network_and_has_clean_columns(default_frame):
-    assert default_frame.shape == (569, 31)
-    assert all(name.isidentifier() and name == name.lower() for name in default_frame.columns)
-    assert "mean_radius" in default_frame.columns
-    assert set(default_frame["diagnosis"]) == {"malignant", "benign"}
-    assert default_frame["diagnosis"].value_counts()["malignant"] == 212
+def test_configured_data_has_clean_columns_and_its_target(frame):
+    assert all(name.isidentifier() and name == name.lower() for name in frame.columns)
+    assert load_params().data.target in frame.columns
 
 
 @pytest.mark.parametrize(
@@ -74,21 +76,30 @@ def test_clean_name_refuses_a_name_without_letters():
         clean_name("???")
 
 
-def test_raw_file_is_read_only_and_hashed(tmp_path, default_frame):
+def test_two_names_that_clean_alike_are_refused():
+    frame = pd.DataFrame({"Mean Radius": [1], "mean-radius": [2], "other": [3]})
+    with pytest.raises(
+        DataError, match=r"\['Mean Radius', 'mean-radius'\] all become 'mean_radius'"
+    ):
+        clean_columns(frame, "data.csv")
+
+
+def test_raw_file_is_read_only_and_hashed(tmp_path, frame):
     output, metadata_path = tmp_path / "raw.csv", tmp_path / "raw.json"
-    metadata = write_raw(default_frame, output, metadata_path, "builtin")
+    metadata = write_raw(frame, output, metadata_path, "builtin")
     assert metadata == json.loads(metadata_path.read_text())
     assert metadata["sha256"] == file_digest(output)
-    assert metadata["rows"] == 569
+    assert metadata["rows"] == len(frame)
     assert not output.stat().st_mode & stat.S_IWUSR
-    again = write_raw(default_frame, output, metadata_path, "builtin")  # a re-run replaces it
+    again = write_raw(frame, output, metadata_path, "builtin")  # a re-run replaces it
     assert again["sha256"] == metadata["sha256"]  # same data, same hash
 
 
-def test_hash_changes_when_one_value_changes(tmp_path, default_frame):
-    first = write_raw(default_frame, tmp_path / "a.csv", tmp_path / "a.json", "builtin")
-    changed = default_frame.copy()
-    changed.loc[0, "mean_radius"] += 1
+def test_hash_changes_when_one_value_changes(tmp_path, frame):
+    first = write_raw(frame, tmp_path / "a.csv", tmp_path / "a.json", "builtin")
+    changed = frame.copy()
+    column, value = frame.columns[0], frame.iloc[0, 0]
+    changed.loc[0, column] = value + 1 if pd.api.types.is_number(value) else f"{value}x"
     second = write_raw(changed, tmp_path / "b.csv", tmp_path / "b.json", "builtin")
     assert first["sha256"] != second["sha256"]
 

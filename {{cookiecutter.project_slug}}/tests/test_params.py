@@ -56,6 +56,29 @@ def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
             "train.n_estimator: unknown key (did you mean n_estimators?)",
         ),
         (lambda d: d.pop("gate"), "gate: missing"),
+        (
+            lambda d: d["gate"]["minimum"].update(accuracy=1.5),
+            "gate.minimum.accuracy: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        (
+            lambda d: d["gate"]["minimum"].update(f1=0.9),
+            "gate.minimum.f1.[key]: Input should be 'accuracy', 'f1_macro'",
+        ),
+        (
+            lambda d: (
+                d["data"].update(positive_label=None),
+                d["gate"].update(compare_on="positive_f1"),
+            ),
+            "the gate uses positive_f1, which need data.positive_label",
+        ),
+        (
+            lambda d: d["data"]["columns"].update({d["data"]["target"]: "category"}),
+            "data.columns lists the target",
+        ),
+        (
+            lambda d: d["data"]["columns"].update(some_column="date"),
+            "data.columns.some_column: Input should be 'numeric', 'category', 'text' or 'ignore'",
+        ),
     ],
 )
 def test_a_bad_value_names_the_key_and_the_rule(write, change, message):

@@ -1,5 +1,6 @@
 """`python -m <package>.suite`: the suite it writes is met by its data, reads back through Great
-Expectations unchanged, and keeps one expectation per line.
+Expectations unchanged, and keeps one expectation per line. The command runs on the configured
+data; the expectations of each kind of column are checked on a made-up table that has them all.
 """
 
 import json
@@ -7,11 +8,9 @@ import math
 import re
 
 import pytest
+from tables import mixed_frame, raw_frame
 from typer.testing import CliRunner
 
-from {{ cookiecutter.module_name }}.dataset import (
-    builtin_dataset,
-)
 from {{ cookiecutter.module_name }}.params import (
     load_params,
 )
@@ -40,16 +39,16 @@ def invoke(*arguments):
 
 
 @pytest.fixture(scope="module")
-def default_frame():
-    return builtin_dataset(TARGET)
+def frame():
+    return raw_frame()
 
 
 @pytest.fixture(scope="module")
-def written(default_frame, tmp_path_factory):
-    """The default data as a CSV, and the suite the command writes from it."""
+def written(frame, tmp_path_factory):
+    """The configured data as a CSV, and the suite the command writes from it."""
     folder = tmp_path_factory.mktemp("suite")
     data, suite = folder / "dataset.csv", folder / "raw_data.json"
-    default_frame.to_csv(data, index=False)
+    frame.to_csv(data, index=False)
     result = invoke("--input-path", data, "--output-path", suite)
     assert result.exit_code == 0, result.output
     return data, suite
@@ -82,32 +81,52 @@ def test_suite_reads_back_through_great_expectations_unchanged(written, tmp_path
     assert loaded.notes == "edited by hand"
 
 
-def test_data_meets_the_suite_written_from_it(default_frame, tmp_path):
-    frame = default_frame.head(300).copy()
-    frame.loc[7, "mean_texture"] = None  # a column with a few nulls gets a `mostly`
-    frame["worst_area"] = frame["worst_area"].round().astype(int)  # integer bounds
+def test_data_meets_the_suite_written_from_it(written):
+    data, suite = written
+    _context, result = run_suite(read_data(data), read_suite(suite))
+    assert result.success, [item.expectation_config.type for item in result.results]
+
+
+def test_each_kind_of_column_gets_its_expectations(tmp_path):
+    frame, settings = mixed_frame(rows=300)
+    frame.loc[7, "reading"] = None  # a column with a few nulls gets a `mostly`
     data, suite = tmp_path / "data.csv", tmp_path / "suite.json"
     frame.to_csv(data, index=False)
+    document = suite_document(read_data(data), settings.target, settings.columns, 0, "data.csv")
+    suite.write_text(suite_text(document))
 
-    assert invoke("--input-path", data, "--output-path", suite, "--margin", "0").exit_code == 0
     _context, result = run_suite(read_data(data), read_suite(suite))
 
     assert result.success, [item.expectation_config.type for item in result.results]
     expectations = {
         (item["type"], item["kwargs"].get("column")): item["kwargs"]
-        for item in json.loads(suite.read_text())["expectations"]
+        for item in document["expectations"]
     }
-    assert expectations[("expect_column_values_to_not_be_null", "mean_texture")]["mostly"] == 0.99
-    assert expectations[("expect_column_values_to_be_between", "worst_area")] == {
-        "column": "worst_area",
-        "min_value": int(frame["worst_area"].min()),
-        "max_value": int(frame["worst_area"].max()),
+    assert expectations[("expect_column_values_to_not_be_null", "reading")]["mostly"] == 0.99
+    assert expectations[("expect_column_values_to_be_between", "count")] == {
+        "column": "count",
+        "min_value": int(frame["count"].min()),
+        "max_value": int(frame["count"].max()),
     }
     assert expectations[("expect_table_row_count_to_be_between", None)] == {
         "min_value": 150,
         "max_value": 600,
     }
-    assert ("expect_column_values_to_match_regex", TARGET) not in expectations
+    assert expectations[("expect_column_values_to_be_in_set", "site")]["value_set"] == sorted(
+        frame["site"].unique()
+    )
+    assert expectations[("expect_column_value_lengths_to_be_between", "note")] == {
+        "column": "note",
+        "min_value": 0,
+        "max_value": int(frame["note"].str.len().max()),
+    }
+    assert ("expect_column_values_to_match_regex", "site") not in expectations
+    assert ("expect_column_values_to_match_regex", settings.target) not in expectations
+    assert expectations[("expect_column_values_to_be_in_set", settings.target)]["value_set"] == [
+        "high",
+        "low",
+        "mid",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -146,9 +165,9 @@ def test_bad_input_stops_in_one_line(arguments, message, written, tmp_path):
     assert not (tmp_path / "suite.json").exists()
 
 
-def test_data_without_the_label_column_stops_in_one_line(default_frame, tmp_path):
+def test_data_without_the_label_column_stops_in_one_line(frame, tmp_path):
     data = tmp_path / "data.csv"
-    default_frame.drop(columns=TARGET).to_csv(data, index=False)
+    frame.drop(columns=TARGET).to_csv(data, index=False)
     result = invoke("--input-path", data, "--output-path", tmp_path / "suite.json")
     assert result.exit_code == 1
     assert f"the label column {TARGET!r} (data.target) is not in" in result.output
@@ -180,7 +199,8 @@ def test_widened_range_always_contains_the_data():
         assert not math.isclose(lower, low) and not math.isclose(upper, high)
 
 
-def test_same_data_same_file(default_frame):
-    first = suite_text(suite_document(default_frame, TARGET, DEFAULT_MARGIN, "data.csv"))
-    second = suite_text(suite_document(default_frame.copy(), TARGET, DEFAULT_MARGIN, "data.csv"))
+def test_same_data_same_file(frame):
+    columns = load_params().data.columns
+    first = suite_text(suite_document(frame, TARGET, columns, DEFAULT_MARGIN, "data.csv"))
+    second = suite_text(suite_document(frame.copy(), TARGET, columns, DEFAULT_MARGIN, "data.csv"))
     assert first == second

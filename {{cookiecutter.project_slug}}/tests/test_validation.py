@@ -2,22 +2,20 @@
 the expectation, the column and the offending values; unreadable data or suites stop it in one line.
 
 Great Expectations takes 5-10 s to import, once per test process: the commands run in-process
-(typer's CliRunner), and the runs that several tests look at happen once per module.
+(typer's CliRunner), and the runs that several tests look at happen once per module. The
+committed suite is checked on the configured data; the stage's reports are checked on a made-up
+table with every kind of column, whose faults are known exactly.
 """
 
 import json
 
+import numpy as np
 import pytest
+from tables import mixed_frame, raw_frame
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.config import (
     EXPECTATION_SUITE,
-)
-from {{ cookiecutter.module_name }}.dataset import (
-    builtin_dataset,
-)
-from {{ cookiecutter.module_name }}.params import (
-    load_params,
 )
 from {{ cookiecutter.module_name }}.suite import (
     DEFAULT_MARGIN,
@@ -28,14 +26,18 @@ from {{ cookiecutter.module_name }}.validation import (
     app,
 )
 
-TARGET = load_params().data.target
 runner = CliRunner()
+ROWS = 300
 
 
 @pytest.fixture(scope="module")
-def default_frame():
-    """The default raw data, built here so the tests do not depend on the pipeline having run."""
-    return builtin_dataset(TARGET)
+def table():
+    """A made-up table: four numeric columns, a category, a text and the label (`band`)."""
+    frame, settings = mixed_frame(rows=ROWS)
+    rng = np.random.default_rng(1)
+    frame.insert(2, "width", rng.uniform(1, 5, ROWS).round(3))
+    frame.insert(3, "depth", rng.uniform(10, 20, ROWS).round(3))
+    return frame, settings
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +46,12 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def suite_path(default_frame, folder):
-    """A suite written from the default data (the shipped one is the team's to edit)."""
+def suite_path(table, folder):
+    """A suite written from the table, as `python -m <package>.suite` writes one."""
+    frame, settings = table
     path = folder / "suite.json"
-    path.write_text(suite_text(suite_document(default_frame, TARGET, DEFAULT_MARGIN, "default")))
+    document = suite_document(frame, settings.target, settings.columns, DEFAULT_MARGIN, "table")
+    path.write_text(suite_text(document))
     return path
 
 
@@ -77,8 +81,8 @@ def expected_count(suite_path):
 
 
 @pytest.fixture(scope="module")
-def good_run(default_frame, folder, suite_path):
-    return validate(default_frame, folder, suite_path, "good")
+def good_run(table, folder, suite_path):
+    return validate(table[0], folder, suite_path, "good")
 
 
 def test_good_data_passes_and_writes_the_reports(good_run, suite_path, expected_count):
@@ -98,25 +102,24 @@ def test_good_data_passes_and_writes_the_reports(good_run, suite_path, expected_
     assert sorted(path.name for path in reports.iterdir()) == ["data_docs", "summary.json"]
 
 
-@pytest.mark.skipif(
-    load_params().data.source != "builtin",
-    reason="the shipped suite describes the builtin data; yours is checked by `dvc repro`",
-)
-def test_shipped_suite_passes_on_the_default_data(default_frame, folder):
-    result, _reports = validate(default_frame, folder, EXPECTATION_SUITE, "shipped")
+def test_the_committed_suite_passes_on_the_configured_data(folder):
+    """expectations/raw_data.json describes the project's data (`make data-new` rewrites it)."""
+    result, _reports = validate(raw_frame(), folder, EXPECTATION_SUITE, "configured")
     assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(scope="module")
-def bad_run(default_frame, folder, suite_path):
+def bad_run(table, folder, suite_path):
     """One run on data with one fault of each kind, each in its own column."""
-    frame = default_frame.copy()
-    frame.loc[[4, 7], "mean_texture"] = None
-    frame.loc[3, "mean_radius"] = 999.0
-    frame.loc[5, TARGET] = "unknown"
-    frame["mean_area"] = frame["mean_area"].astype(object)
-    frame.loc[[3, 10], "mean_area"] = ["abc", "12,5"]  # pandas reads the column as text
-    frame = frame.drop(columns="worst_symmetry")
+    frame = table[0].copy()
+    frame.loc[[4, 7], "reading"] = None
+    frame.loc[3, "count"] = 999.0
+    frame.loc[5, "band"] = "unknown"
+    frame["width"] = frame["width"].astype(object)
+    frame.loc[[3, 10], "width"] = ["abc", "12,5"]  # pandas reads the column as text
+    frame.loc[6, "site"] = "site-9"
+    frame.loc[8, "note"] = "far too long " * 10
+    frame = frame.drop(columns="depth")
     result, reports = validate(frame, folder, suite_path, "bad")
     return result, reports, result.stderr.splitlines()
 
@@ -135,20 +138,33 @@ def test_bad_data_fails_with_one_line_per_failed_expectation(bad_run, expected_c
 @pytest.mark.parametrize(
     "line",
     [
-        "expect_column_values_to_not_be_null on column mean_texture: "
-        "2 of 569 values unexpected: null (rows 4, 7)",
-        "expect_column_values_to_be_between on column mean_radius: "
-        "1 of 569 values unexpected: 999.0 (row 3)",
-        f"expect_column_values_to_be_in_set on column {TARGET}: "
-        '1 of 569 values unexpected: "unknown" (row 5)',
+        "expect_column_values_to_not_be_null on column reading: "
+        f"2 of {ROWS} values unexpected: null (rows 4, 7)",
+        "expect_column_values_to_be_between on column count: "
+        f"1 of {ROWS} values unexpected: 999.0 (row 3)",
+        "expect_column_values_to_be_in_set on column band: "
+        f'1 of {ROWS} values unexpected: "unknown" (row 5)',
         # Only the values that are not numbers: the column's numbers, read as text, pass.
-        "expect_column_values_to_match_regex on column mean_area: "
-        '2 of 569 values unexpected: "12,5", "abc" (rows 3, 10)',
-        "expect_table_columns_to_match_ordered_list on the table: missing worst_symmetry",
-        "expect_column_values_to_not_be_null on column worst_symmetry: could not be checked: "
-        'The column "worst_symmetry" in BatchData does not exist.',
+        "expect_column_values_to_match_regex on column width: "
+        f'2 of {ROWS} values unexpected: "12,5", "abc" (rows 3, 10)',
+        "expect_column_values_to_be_in_set on column site: "
+        f'1 of {ROWS} values unexpected: "site-9" (row 6)',
+        "expect_column_value_lengths_to_be_between on column note: "
+        f'1 of {ROWS} values unexpected: "{"far too long " * 10}" (row 8)',
+        "expect_table_columns_to_match_ordered_list on the table: missing depth",
+        "expect_column_values_to_not_be_null on column depth: could not be checked: "
+        'The column "depth" in BatchData does not exist.',
     ],
-    ids=["nulls", "out-of-range", "unknown-label", "text-in-numbers", "no-column", "its-checks"],
+    ids=[
+        "nulls",
+        "out-of-range",
+        "unknown-label",
+        "text-in-numbers",
+        "unknown-category",
+        "long-text",
+        "no-column",
+        "its-checks",
+    ],
 )
 def test_each_fault_is_named_with_its_offending_values(bad_run, line):
     _result, _reports, lines = bad_run
@@ -162,10 +178,10 @@ def test_summary_is_ges_description_with_every_error_message(bad_run):
         (entry["expectation_type"], entry["kwargs"].get("column")): entry
         for entry in summary["expectations"]
     }
-    pattern = entries[("expect_column_values_to_match_regex", "mean_area")]
+    pattern = entries[("expect_column_values_to_match_regex", "width")]
     assert pattern["success"] is False
     assert sorted(pattern["result"]["partial_unexpected_list"]) == ["12,5", "abc"]
-    missing = entries[("expect_column_values_to_be_between", "worst_symmetry")]
+    missing = entries[("expect_column_values_to_be_between", "depth")]
     assert "does not exist" in missing["exception_info"]["exception_message"]
     assert "exception_traceback" not in missing["exception_info"]  # it holds machine paths
 
@@ -183,7 +199,7 @@ def test_data_docs_page_stays_readable_offline(bad_run):
     [
         (None, "does not exist: run the data stage first"),
         (b"", "is empty"),
-        (b"mean_radius,diagnosis\n", "has a header but no rows"),
+        (b"reading,band\n", "has a header but no rows"),
         (b"a,b\n1,2\n3,4,5,6\n", "cannot read"),
         (b"a,b\n\xff\xfe,1\n", "cannot read"),
     ],
@@ -243,9 +259,9 @@ def suite_with(*expectations):
         "not-an-expectation",
     ],
 )
-def test_unreadable_or_invalid_suite_stops_in_one_line(content, message, default_frame, tmp_path):
+def test_unreadable_or_invalid_suite_stops_in_one_line(content, message, table, tmp_path):
     data, suite = tmp_path / "dataset.csv", tmp_path / "suite.json"
-    default_frame.to_csv(data, index=False)
+    table[0].to_csv(data, index=False)
     if content is not None:
         suite.write_text(content)
 

@@ -2,8 +2,14 @@
 
 A bundle is a folder holding `model.onnx` and `metadata.json`. The metadata says which model it is
 (registered name, version, MLflow run id and the sha256 of model.onnx: its identity), how to call
-it (ordered features with their training ranges, class labels, ONNX input and output names) and
-how it was checked (parity with scikit-learn, test metrics). `export` writes candidate bundles,
+it (ordered features, each with its kind and what training saw of it, class labels, ONNX output
+names) and how it was checked (parity with scikit-learn, test metrics).
+
+A feature is numeric (a number, with its training range), category (a string out of the values
+seen in training; an unseen one is ignored by the model) or text (free text). The features come
+in that order of kinds, and the ONNX model takes them as `onnx_inputs` says: every numeric feature
+in one float32 tensor `numeric` [rows, n], then each category or text feature in a string tensor
+of its own [rows, 1], named `category_<name>` or `text_<name>`. `export` writes candidate bundles,
 `promote` installs the winner as models/bundle, `make fetch-model` downloads one from the registry,
 and the prediction service reads it; all of them go through `write`, `read_verified` and
 `install` below, so the format is defined here only.
@@ -18,8 +24,10 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -28,9 +36,12 @@ from .errors import PipelineError
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
 # Bumped when metadata.json changes in a way its readers must know about.
-FORMAT_VERSION = 2
-# The model computes in float32: requests become float32 rows in feature order.
-INPUT_DTYPE = "float32"
+FORMAT_VERSION = 3
+# The kinds of feature, in the order a bundle lists its features (see `onnx_inputs`).
+Kind = Literal["numeric", "category", "text"]
+KINDS: tuple[Kind, ...] = ("numeric", "category", "text")
+# The ONNX input holding every numeric feature, as float32.
+NUMERIC_INPUT = "numeric"
 
 
 class BundleError(PipelineError):
@@ -54,18 +65,62 @@ class ModelIdentity(BaseModel):
         )
 
 
-class Feature(BaseModel):
-    """One model input, in the order the model expects."""
+class NumericFeature(BaseModel):
+    """A number; the model computes in float32."""
 
+    kind: Literal["numeric"] = "numeric"
     name: str
     min: float = Field(description="Smallest value seen in training")
     max: float = Field(description="Largest value seen in training")
 
 
-class OnnxSignature(BaseModel):
-    """How to call model.onnx."""
+class CategoryFeature(BaseModel):
+    """One of a set of strings; the model one-hot encodes the values it saw in training and
+    ignores any other."""
 
-    input_name: str
+    kind: Literal["category"] = "category"
+    name: str
+    categories: list[str] = Field(min_length=1, description="Values seen in training, sorted")
+
+
+class TextFeature(BaseModel):
+    """Free text; the model turns it into TF-IDF word weights."""
+
+    kind: Literal["text"] = "text"
+    name: str
+    max_length: int = Field(ge=0, description="Longest text seen in training, in characters")
+
+
+Feature = Annotated[NumericFeature | CategoryFeature | TextFeature, Field(discriminator="kind")]
+
+
+@dataclass(frozen=True)
+class OnnxInput:
+    """One input of the ONNX model: its name, its element type and the features it carries."""
+
+    name: str
+    dtype: Literal["float32", "string"]
+    features: tuple[str, ...]
+
+
+def onnx_inputs(
+    features: Sequence[NumericFeature | CategoryFeature | TextFeature],
+) -> list[OnnxInput]:
+    """The ONNX model's inputs for `features` (in kind order): numeric ones together, then one
+    string input per category or text feature."""
+    numeric = tuple(f.name for f in features if f.kind == "numeric")
+    inputs = [OnnxInput(NUMERIC_INPUT, "float32", numeric)] if numeric else []
+    inputs += [
+        OnnxInput(f"{f.kind}_{f.name}", "string", (f.name,))
+        for f in features
+        if f.kind != "numeric"
+    ]
+    return inputs
+
+
+class OnnxSignature(BaseModel):
+    """What model.onnx answers (its inputs follow from the features: `onnx_inputs`)."""
+
     label_output: str
     probabilities_output: str
     opset: dict[str, int]
@@ -84,15 +139,16 @@ class BundleMetadata(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    format_version: Literal[2] = FORMAT_VERSION
+    format_version: Literal[3] = FORMAT_VERSION
     created_at: str = Field(description="When the model was trained (ISO 8601)")
     identity: ModelIdentity
     data_sha256: str = Field(description="sha256 of the raw data the model was trained on")
     target: str
-    positive_label: str
+    positive_label: str | None = Field(
+        default=None, description="The class the binary metrics call positive, if any"
+    )
     classes: list[str] = Field(min_length=2, description="Labels, in the order of probabilities")
-    features: list[Feature] = Field(min_length=1)
-    input_dtype: Literal["float32"] = INPUT_DTYPE
+    features: list[Feature] = Field(min_length=1, description="In kind order: numeric first")
     onnx: OnnxSignature
     metrics: dict[str, float | None] = Field(description="Test-split metrics at export")
     parity: Parity
@@ -103,13 +159,24 @@ class BundleMetadata(BaseModel):
         names = self.feature_names
         if len(set(names)) != len(names):
             raise ValueError("feature names are not unique")
-        if self.positive_label not in self.classes:
+        kinds = [KINDS.index(feature.kind) for feature in self.features]
+        if kinds != sorted(kinds):
+            raise ValueError("features are not in kind order (numeric, category, text)")
+        if self.positive_label is not None and self.positive_label not in self.classes:
             raise ValueError(f"positive_label {self.positive_label!r} is not in {self.classes}")
         return self
 
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def numeric_features(self) -> list[NumericFeature]:
+        return [feature for feature in self.features if isinstance(feature, NumericFeature)]
+
+    @property
+    def onnx_inputs(self) -> list[OnnxInput]:
+        return onnx_inputs(self.features)
 
 
 def file_digest(path: Path) -> str:
@@ -131,13 +198,8 @@ def read_verified(folder: Path) -> BundleMetadata:
     """The metadata of the bundle in `folder`, after checking that model.onnx is the file it
     describes; BundleError names the first problem."""
     path = folder / METADATA_FILE
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BundleError(f"{path} does not exist: there is no bundle in {folder}") from None
-    except (OSError, ValueError) as error:
-        raise BundleError(f"cannot read {path}: {error}") from None
-    found = document.get("format_version") if isinstance(document, dict) else None
+    document = read_document(folder)
+    found = document.get("format_version")
     if found != FORMAT_VERSION:
         raise BundleError(
             f"{path} has format_version {found!r}, this code reads {FORMAT_VERSION}: "
@@ -149,16 +211,46 @@ def read_verified(folder: Path) -> BundleMetadata:
         problem = error.errors()[0]
         where = ".".join(map(str, problem["loc"])) or "metadata"
         raise BundleError(f"{path} is not a valid bundle: {where}: {problem['msg']}") from None
+    check_digest(folder, metadata.identity)
+    return metadata
+
+
+def read_identity(folder: Path) -> ModelIdentity:
+    """Which model the bundle in `folder` is, whatever its format version (every version has
+    this `identity`), after checking that model.onnx is that model; BundleError if not."""
+    try:
+        identity = ModelIdentity.model_validate(read_document(folder).get("identity"))
+    except ValidationError:
+        raise BundleError(f"{folder / METADATA_FILE} names no valid model identity") from None
+    check_digest(folder, identity)
+    return identity
+
+
+def read_document(folder: Path) -> dict:
+    """metadata.json of the bundle in `folder`, as JSON."""
+    path = folder / METADATA_FILE
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path} does not exist: there is no bundle in {folder}") from None
+    except (OSError, ValueError) as error:
+        raise BundleError(f"cannot read {path}: {error}") from None
+    if not isinstance(document, dict):
+        raise BundleError(f"{path} is not a JSON object")
+    return document
+
+
+def check_digest(folder: Path, identity: ModelIdentity) -> None:
+    """BundleError unless model.onnx in `folder` has the sha256 `identity` names."""
     try:
         digest = file_digest(folder / MODEL_FILE)
     except OSError as error:
         raise BundleError(f"cannot read {folder / MODEL_FILE}: {error.strerror}") from None
-    if digest != metadata.identity.sha256:
+    if digest != identity.sha256:
         raise BundleError(
             f"{folder / MODEL_FILE} has sha256 {digest[:12]}, metadata.json expects "
-            f"{metadata.identity.sha256[:12]}: the bundle is damaged or half-copied"
+            f"{identity.sha256[:12]}: the bundle is damaged or half-copied"
         )
-    return metadata
 
 
 def install(source: Path, target: Path) -> BundleMetadata:

@@ -36,7 +36,7 @@ from .config import (
     display_path,
 )
 from .errors import PipelineError, reported
-from .params import Params, load_params
+from .params import DataParams, Params, load_params
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -115,15 +115,17 @@ def table(rows: list[tuple[str, str]]) -> str:
 
 def identity_block(metadata: BundleMetadata) -> str:
     identity = metadata.identity
-    positive = metadata.positive_label
+    positive = f" (positive: {metadata.positive_label})" if metadata.positive_label else ""
+    kinds = [feature.kind for feature in metadata.features]
+    inputs = ", ".join(f"{kinds.count(kind)} {kind}" for kind in dict.fromkeys(kinds))
     return table(
         [
             ("Registered model", f"`{identity.registered_model}` version {identity.version}"),
             ("MLflow run", f"`{identity.run_id}`"),
             ("model.onnx sha256", f"`{identity.sha256}`"),
             ("Trained", metadata.created_at),
-            ("Classes", f"{', '.join(metadata.classes)} (positive: {positive})"),
-            ("Inputs", f"{len(metadata.features)} features, {metadata.input_dtype}"),
+            ("Classes", f"{len(metadata.classes)}: {', '.join(metadata.classes)}{positive}"),
+            ("Inputs", f"{len(metadata.features)} features: {inputs}"),
         ]
     )
 
@@ -223,8 +225,11 @@ def fill_model_card(
     return card.content
 
 
-def fill_dataset_card(card: DatasetCard, dataset: dict[str, Any], target: str, path: Path) -> str:
+def fill_dataset_card(
+    card: DatasetCard, dataset: dict[str, Any], data: DataParams, path: Path
+) -> str:
     rows, columns = int(dataset.get("rows", 0)), list(dataset.get("columns", []))
+    target = data.target
     card.data.size_categories = next((c for bound, c in SIZE_CATEGORIES if rows < bound), "other")
     summary = table(
         [
@@ -235,7 +240,12 @@ def fill_dataset_card(card: DatasetCard, dataset: dict[str, Any], target: str, p
             ("sha256", f"`{dataset.get('sha256')}`"),
         ]
     )
-    fields = table([(f"`{name}`", "target" if name == target else "feature") for name in columns])
+    fields = table(
+        [
+            (f"`{name}`", "target" if name == target else data.columns.get(name, "numeric"))
+            for name in columns
+        ]
+    )
     text = replace_block(card.text, "summary", summary, path)
     card.text = replace_block(text, "structure", fields, path)
     return card.content
@@ -269,9 +279,9 @@ def main(
         this_run = champion_is_this_run(promotion_file, metadata)
         emissions = last_emissions(emissions_file) if this_run else {}
         model = load_card(model_card, ModelCard)
-        data = load_card(dataset_card, DatasetCard)
+        data_card = load_card(dataset_card, DatasetCard)
         filled = fill_model_card(model, metadata, this_run, dataset, params, emissions, model_card)
-        described = fill_dataset_card(data, dataset, params.data.target, dataset_card)
+        described = fill_dataset_card(data_card, dataset, params.data, dataset_card)
         model_card.write_text(filled, encoding="utf-8")
         dataset_card.write_text(described, encoding="utf-8")
     typer.echo(

@@ -42,6 +42,16 @@ def clean_name(name: str) -> str:
     return f"col_{cleaned}" if cleaned[0].isdigit() else cleaned
 
 
+def clean_columns(frame: pd.DataFrame, shown: str) -> pd.DataFrame:
+    """`frame` with clean column names; DataError when two names become the same."""
+    cleaned = [clean_name(name) for name in frame.columns]
+    twice = sorted({name for name in cleaned if cleaned.count(name) > 1})
+    if twice:
+        sources = [str(o) for o, c in zip(frame.columns, cleaned, strict=True) if c == twice[0]]
+        raise DataError(f"{shown}: the columns {sources} all become {twice[0]!r}: rename one")
+    return frame.set_axis(cleaned, axis="columns")
+
+
 def builtin_dataset(target: str) -> pd.DataFrame:
     """scikit-learn's breast-cancer data with clean names and the label as text."""
     from sklearn.datasets import load_breast_cancer
@@ -69,9 +79,15 @@ def read_csv_file(path: Path, shown: str) -> pd.DataFrame:
         )
         raise DataError(f"{shown} is not a regular CSV file: {detail}") from None
     if len(frame.columns) == 1:
+        header = str(frame.columns[0])
         for separator, name in OTHER_SEPARATORS.items():
-            if separator in str(frame.columns[0]):
-                raise DataError(f"{shown} separates its values with {name}; use commas")
+            if separator in header:
+                columns = ", ".join(repr(part) for part in header.split(separator)[:6])
+                raise DataError(
+                    f"{shown} separates its values with {name}, not commas (its header reads as "
+                    f"the columns {columns}{', ...' if header.count(separator) > 5 else ''}): "
+                    "save it as comma-separated"
+                )
     if frame.empty:
         raise DataError(f"{shown} has a header but no rows")
     return frame
@@ -95,7 +111,7 @@ def read_csv_source(location: str, target: str) -> pd.DataFrame:
         if not path.is_file():
             raise DataError(f"data.csv points at {path}, which is not a file")
         frame = read_csv_file(path, location)
-    frame = frame.rename(columns=clean_name)
+    frame = clean_columns(frame, location)
     if clean_name(target) not in frame.columns:
         raise DataError(f"the target column {target!r} (data.target) is not in {location}")
     return frame

@@ -7,6 +7,7 @@ rows, so no row sits in both sets, and split with the label's proportions kept (
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -14,10 +15,46 @@ import typer
 from sklearn.model_selection import train_test_split
 
 from .config import PARAMS_FILE, RAW_DATASET, TEST_FILE, TRAIN_FILE
-from .errors import reported
+from .errors import PipelineError, reported
 from .params import FeaturesParams, load_params
 
 app = typer.Typer(add_completion=False, help=__doc__)
+
+
+class SplitSizeError(PipelineError):
+    """The data cannot be split into train and test sets that both hold every class."""
+
+
+def check_splittable(frame: pd.DataFrame, target: str, params: FeaturesParams) -> None:
+    """Raise SplitSizeError, naming what to change, unless a stratified split of `frame` can
+    give both sets every class (what scikit-learn's train_test_split needs)."""
+    if target not in frame.columns:
+        raise SplitSizeError(f"the target column {target!r} (data.target) is not in the data")
+    missing = int(frame[target].isna().sum())
+    if missing:
+        raise SplitSizeError(
+            f"{missing} rows have no value in the target column {target!r}: label or drop them"
+        )
+    counts = frame[target].astype(str).value_counts()
+    if len(counts) < 2:
+        raise SplitSizeError(
+            f"the target column {target!r} holds one class ({counts.index[0]!r}): a classifier "
+            "needs two or more"
+        )
+    rare = counts[counts < 2]
+    if len(rare):
+        raise SplitSizeError(
+            f"class {rare.index[0]!r} of {target!r} has a single row: a stratified split needs "
+            f"at least two of each class (add rows, or drop or merge it; {len(rare)} such)"
+        )
+    rows = len(frame)
+    test_rows = math.ceil(params.test_size * rows)
+    if min(test_rows, rows - test_rows) < len(counts):
+        raise SplitSizeError(
+            f"{len(counts)} classes, but with features.test_size {params.test_size} the "
+            f"{rows} rows split into {rows - test_rows} train and {test_rows} test rows: each "
+            "set needs a row of every class; change test_size or bring more rows"
+        )
 
 
 def split(
@@ -27,6 +64,7 @@ def split(
     # ---- TEAM: your feature engineering, on `frame`, before the split. ----
     unique = frame.drop_duplicates().reset_index(drop=True)
     # ---- end TEAM ----
+    check_splittable(unique, target, params)
     train, test = train_test_split(
         unique,
         test_size=params.test_size,
@@ -46,7 +84,7 @@ def main(
     """Write the train and test splits."""
     with reported("features"):
         params = load_params(params_file)
-    train, test = split(pd.read_csv(input_path), params.data.target, params.features)
+        train, test = split(pd.read_csv(input_path), params.data.target, params.features)
     train_path.parent.mkdir(parents=True, exist_ok=True)
     train.to_csv(train_path, index=False)
     test.to_csv(test_path, index=False)

@@ -1,25 +1,74 @@
 """Running a bundle's model with ONNX Runtime: the one place that calls it.
 
 `export` checks a new ONNX model against scikit-learn with it, `promote` scores bundles with it,
-and the prediction service answers requests with it. Rows are float32 arrays whose columns follow
-the bundle's feature order; the answer is the labels and the class probabilities (columns in the
-bundle's class order). Needs numpy and onnxruntime only.
+and whatever serves or watches the model (the prediction service, the drift job) runs it with it
+too. A row is a record's values in the bundle's feature order (numbers for numeric features,
+strings for category and text ones); `Rows.feeds` turns rows into the tensors the ONNX model
+takes (see `bundle.onnx_inputs`). The answer is the labels and the class probabilities (columns in
+the bundle's class order). Needs numpy and onnxruntime only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from .bundle import MODEL_FILE, BundleError, BundleMetadata, OnnxSignature, read_verified
+from .bundle import (
+    MODEL_FILE,
+    BundleError,
+    BundleMetadata,
+    CategoryFeature,
+    NumericFeature,
+    OnnxInput,
+    OnnxSignature,
+    read_verified,
+)
+
+Row = Sequence[Any]
+
+
+class Rows:
+    """How rows in feature order become the ONNX model's input tensors."""
+
+    def __init__(self, inputs: Sequence[OnnxInput]) -> None:
+        self.inputs = list(inputs)
+        numeric = [i for i in inputs if i.dtype == "float32"]
+        self.numeric_name = numeric[0].name if numeric else None
+        self.numeric_count = len(numeric[0].features) if numeric else 0
+        # The string inputs, each with the position of its feature in a row.
+        self.strings = [
+            (item.name, self.numeric_count + index)
+            for index, item in enumerate(i for i in inputs if i.dtype == "string")
+        ]
+
+    def feeds(self, rows: Sequence[Row]) -> dict[str, np.ndarray]:
+        """The input tensors of `rows`: numeric values as float32, strings as [rows, 1]."""
+        if not self.strings:  # numbers only: the whole row is the numeric tensor
+            return {self.numeric_name: np.asarray(rows, dtype=np.float32)}  # type: ignore[dict-item]
+        feeds: dict[str, np.ndarray] = {}
+        if self.numeric_name is not None:
+            count = self.numeric_count
+            feeds[self.numeric_name] = np.asarray([row[:count] for row in rows], dtype=np.float32)
+        for name, position in self.strings:
+            column = [[str(row[position])] for row in rows]
+            feeds[name] = np.asarray(column, dtype=object).reshape(len(rows), 1)
+        return feeds
 
 
 class OnnxModel:
-    """An ONNX Runtime session and the signature that says how to call it."""
+    """An ONNX Runtime session and how to call it."""
 
-    def __init__(self, model: bytes, signature: OnnxSignature, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model: bytes,
+        signature: OnnxSignature,
+        inputs: Sequence[OnnxInput],
+        threads: int = 1,
+    ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -27,36 +76,41 @@ class OnnxModel:
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types
             raise BundleError(f"ONNX Runtime cannot load the model: {error}") from None
-        self._input = signature.input_name
+        self.rows = Rows(inputs)
         self._outputs = [signature.label_output, signature.probabilities_output]
 
-    def predict(self, rows: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """Labels and class probabilities of float32 rows."""
-        labels, probabilities = self.session.run(self._outputs, {self._input: rows})
+    def predict(self, rows: Sequence[Row]) -> tuple[list[str], np.ndarray]:
+        """Labels and class probabilities of rows in feature order."""
+        labels, probabilities = self.session.run(self._outputs, self.rows.feeds(rows))
         return [str(label) for label in labels.tolist()], probabilities
 
 
 def load(folder: Path, threads: int = 1) -> tuple[BundleMetadata, OnnxModel]:
-    """The verified bundle in `folder` and its model, after one row in the middle of the
-    training range went through it; BundleError names the first problem."""
+    """The verified bundle in `folder` and its model, after a sample row (see `sample_row`)
+    went through it; BundleError names the first problem."""
     metadata = read_verified(folder)
-    model = OnnxModel((folder / MODEL_FILE).read_bytes(), metadata.onnx, threads)
+    expected = metadata.onnx_inputs
+    model = OnnxModel((folder / MODEL_FILE).read_bytes(), metadata.onnx, expected, threads)
     inputs = {node.name: node for node in model.session.get_inputs()}
     outputs = {node.name for node in model.session.get_outputs()}
-    expected = metadata.onnx
-    if set(inputs) != {expected.input_name}:
-        raise BundleError(f"{folder}: the model takes {sorted(inputs)}, not {expected.input_name}")
-    width = inputs[expected.input_name].shape[-1]
-    if width != len(metadata.features):
+    if set(inputs) != {item.name for item in expected}:
         raise BundleError(
-            f"{folder}: the model takes {width} features, the metadata lists "
-            f"{len(metadata.features)}"
+            f"{folder}: the model takes {sorted(inputs)}, the metadata's features make "
+            f"{sorted(item.name for item in expected)}"
         )
-    missing = {expected.label_output, expected.probabilities_output} - outputs
+    for item in expected:
+        width = inputs[item.name].shape[-1]
+        if width != len(item.features):
+            raise BundleError(
+                f"{folder}: the model's input {item.name} takes {width} values, the metadata "
+                f"gives it {len(item.features)}"
+            )
+    onnx = metadata.onnx
+    missing = {onnx.label_output, onnx.probabilities_output} - outputs
     if missing:
         raise BundleError(f"{folder}: the model lacks the outputs {sorted(missing)}")
     try:
-        labels, probabilities = model.predict(middle_row(metadata))
+        labels, probabilities = model.predict([sample_row(metadata)])
     except Exception as error:  # whatever a broken graph raises at run time
         raise BundleError(f"{folder}: the model fails on a sample row: {error}") from None
     if probabilities.shape != (1, len(metadata.classes)) or labels[0] not in metadata.classes:
@@ -66,6 +120,15 @@ def load(folder: Path, threads: int = 1) -> tuple[BundleMetadata, OnnxModel]:
     return metadata, model
 
 
-def middle_row(metadata: BundleMetadata) -> np.ndarray:
-    """One row in the middle of each feature's training range."""
-    return np.asarray([[(f.min + f.max) / 2 for f in metadata.features]], dtype=np.float32)
+def sample_row(metadata: BundleMetadata) -> list[Any]:
+    """One row: the middle of each numeric feature's training range, each category's first
+    value, an empty text."""
+    row: list[Any] = []
+    for feature in metadata.features:
+        if isinstance(feature, NumericFeature):
+            row.append((feature.min + feature.max) / 2)
+        elif isinstance(feature, CategoryFeature):
+            row.append(feature.categories[0])
+        else:
+            row.append("")
+    return row

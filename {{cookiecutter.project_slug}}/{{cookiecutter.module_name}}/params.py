@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import PARAMS_FILE
 from .errors import PipelineError
 
-# The metrics the gate can compare candidates on (evaluate and promote compute all of them).
-Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+# The test metrics of a candidate (modeling/scoring.py computes them): the gate's thresholds and
+# comparison use them. Macro averages weigh every class alike, weighted ones by class size; the
+# ROC AUC is one-vs-rest, macro-averaged, with more than two classes. The `positive_` ones are
+# of `data.positive_label`'s class, so they exist only when it is set (binary targets).
+Metric = Literal[
+    "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "roc_auc",
+    "positive_precision", "positive_recall", "positive_f1",
+]  # fmt: skip
+POSITIVE_METRICS = ("positive_precision", "positive_recall", "positive_f1")
+# What a column of the data is to the model; `ignore` keeps it out of the model (an id, a name).
+ColumnKind = Literal["numeric", "category", "text", "ignore"]
 
 
 class ParamsError(PipelineError):
@@ -38,7 +47,12 @@ class DataParams(Section):
     )
     csv: str = ""
     target: str = Field(min_length=1, description="The label column")
-    positive_label: str = Field(min_length=1, description="The class metrics call positive")
+    positive_label: str | None = Field(
+        default=None, min_length=1, description="Binary targets: the class metrics call positive"
+    )
+    columns: dict[str, ColumnKind] = Field(
+        default_factory=dict, description="Kind of each input column; one not listed is numeric"
+    )
 
 
 class FeaturesParams(Section):
@@ -55,9 +69,9 @@ class TrainParams(Section):
 
 
 class GateParams(Section):
-    min_accuracy: float = Field(ge=0, le=1)
-    min_f1: float = Field(ge=0, le=1)
-    min_roc_auc: float = Field(ge=0, le=1)
+    minimum: dict[Metric, Annotated[float, Field(ge=0, le=1)]] = Field(
+        description="Lowest test value of each metric named"
+    )
     compare_on: Metric
 
 
@@ -94,6 +108,19 @@ class Params(Section):
     mlflow: MlflowParams
     drift: DriftParams | None = None  # in params.yaml when the project has monitoring (M6)
 
+    @model_validator(mode="after")
+    def gate_fits_the_target(self) -> Params:
+        named = [*self.gate.minimum, self.gate.compare_on]
+        needs_positive = sorted({metric for metric in named if metric in POSITIVE_METRICS})
+        if needs_positive and self.data.positive_label is None:
+            raise ValueError(
+                f"the gate uses {', '.join(needs_positive)}, which need data.positive_label (the "
+                "positive class of a binary target)"
+            )
+        if self.data.target in self.data.columns:
+            raise ValueError(f"data.columns lists the target {self.data.target!r}: remove it")
+        return self
+
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and check params.yaml; ParamsError names the first broken key and its rule."""
@@ -128,4 +155,7 @@ def describe(error: ValidationError) -> str:
         return f"{key}: unknown key ({hint})"
     if problem["type"] == "missing":
         return f"{key}: missing"
+    if problem["type"] == "value_error":  # a rule of ours: its message says it all
+        message = problem["msg"].removeprefix("Value error, ")
+        return f"{key}: {message}" if location else message
     return f"{key}: {problem['msg']} (got {problem['input']!r})"

@@ -2,9 +2,11 @@
 
 The suite (expectations/raw_data.json) is what the `validate` stage checks the raw data against.
 This command writes one that the given data meets: the columns in order, the row count within
-half to double, and per column no nulls (or at most the observed share), the label's known values,
-and for each numeric feature values that read as numbers, within the observed range widened by a
-margin. Review it, then edit it by hand as you learn what valid data looks like.
+half to double, and per column no nulls (or at most the observed share), then by the column's
+kind (`data.columns` in params.yaml; a column not listed is numeric): the label's known values;
+for a numeric feature, values that read as numbers within the observed range widened by a margin;
+for a category, the values seen; for a text, lengths up to the longest seen plus the margin.
+Review it, then edit it by hand as you learn what valid data looks like.
 
 The file is Great Expectations' native suite format, written with one expectation per line, so
 `git diff expectations/` shows each changed expectation as one line. Running this again
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -72,8 +75,11 @@ def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def expectations_for(frame: pd.DataFrame, target: str, margin: float) -> list[dict[str, Any]]:
-    """The expectations (GE's native format) that `frame` meets, table first, then by column."""
+def expectations_for(
+    frame: pd.DataFrame, target: str, kinds: Mapping[str, str], margin: float
+) -> list[dict[str, Any]]:
+    """The expectations (GE's native format) that `frame` meets, table first, then by column
+    (of the kind `kinds` gives it, numeric when not given)."""
     rows = len(frame)
     expectations: list[dict[str, Any]] = [
         {
@@ -92,15 +98,28 @@ def expectations_for(frame: pd.DataFrame, target: str, margin: float) -> list[di
         expectations.append(
             {"type": "expect_column_values_to_not_be_null", "kwargs": not_null_kwargs(series)}
         )
-        if name == target:
-            labels = sorted(series.dropna().unique().tolist(), key=str)
+        kind = kinds.get(name, "numeric")
+        if name == target or kind == "category":
+            values = sorted(series.dropna().unique().tolist(), key=str)
             expectations.append(
                 {
                     "type": "expect_column_values_to_be_in_set",
-                    "kwargs": {"column": name, "value_set": labels},
+                    "kwargs": {"column": name, "value_set": values},
                 }
             )
-        elif is_numeric(series) and series.notna().any():
+        elif kind == "text" and series.notna().any():
+            longest = int(series.dropna().astype(str).str.len().max())
+            expectations.append(
+                {
+                    "type": "expect_column_value_lengths_to_be_between",
+                    "kwargs": {
+                        "column": name,
+                        "min_value": 0,
+                        "max_value": math.ceil(longest * (1 + margin)),
+                    },
+                }
+            )
+        elif kind == "numeric" and is_numeric(series) and series.notna().any():
             # Not a type check: on a column read as text, GE's type check fails every value.
             expectations.append(
                 {
@@ -120,11 +139,13 @@ def expectations_for(frame: pd.DataFrame, target: str, margin: float) -> list[di
                     "kwargs": {"column": name, "min_value": low, "max_value": high},
                 }
             )
-        # ---- TEAM: expectations for your text or date columns (a value set, a pattern). ----
+        # ---- TEAM: expectations for your own columns (a pattern, a date format). ----
     return expectations
 
 
-def suite_document(frame: pd.DataFrame, target: str, margin: float, source: str) -> dict[str, Any]:
+def suite_document(
+    frame: pd.DataFrame, target: str, kinds: Mapping[str, str], margin: float, source: str
+) -> dict[str, Any]:
     """A complete suite in GE's native format, without ids so that the same data gives the same
     file."""
     if target not in frame.columns:
@@ -133,7 +154,7 @@ def suite_document(frame: pd.DataFrame, target: str, margin: float, source: str)
         raise SuiteError(f"the margin must be 0 or more, not {margin}")
     return {
         "name": SUITE_NAME,
-        "expectations": expectations_for(frame, target, margin),
+        "expectations": expectations_for(frame, target, kinds, margin),
         "meta": {"generated_from": {"data": source, "rows": len(frame), "margin": margin}},
         "notes": "Written by the `suite` command from data the team trusts. Review it and edit it "
         "by hand as you learn what valid data looks like (see expectations/README.md).",
@@ -164,9 +185,11 @@ def main(
 ) -> None:
     """Write a suite that the data in INPUT_PATH meets to OUTPUT_PATH (overwriting it)."""
     with reported("suite"):
-        target = load_params(params_file).data.target
+        data = load_params(params_file).data
         frame = read_data(input_path)
-        document = suite_document(frame, target, margin, display_path(input_path))
+        document = suite_document(
+            frame, data.target, data.columns, margin, display_path(input_path)
+        )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(suite_text(document), encoding="utf-8")
     typer.echo(

@@ -107,7 +107,7 @@ def test_docs_examples_are_rows_of_the_test_split(client, api_bundle):
     rows = api_bundle.examples_file.read_text()
     for example in examples:
         assert list(example) == api_bundle.features
-        assert repr(example[api_bundle.features[0]]) in rows
+        assert str(example[api_bundle.features[0]]).removesuffix(".0") in rows
         assert client.post("/predict", json=example).status_code == 200
     [batch] = request_examples(client, "/predict/batch")
     assert client.post("/predict/batch", json=batch).status_code == 200
@@ -117,8 +117,9 @@ def test_docs_examples_fall_back_to_the_middle_of_the_ranges(api_settings, api_b
     settings = api_settings.model_copy(update={"examples_file": None})
     with TestClient(create_app(settings)) as client:
         [example] = request_examples(client, "/predict")
-        low, high = api_bundle.ranges[api_bundle.features[0]]
-        assert example[api_bundle.features[0]] == pytest.approx((low + high) / 2)
+        name = api_bundle.numeric[0]
+        low, high = api_bundle.ranges[name]
+        assert example[name] == pytest.approx((low + high) / 2)
         assert client.post("/predict", json=example).status_code == 200
 
 
@@ -179,6 +180,16 @@ def edit_metadata(bundle: Path, change) -> None:
     path.write_text(json.dumps(metadata))
 
 
+def other_kind_last(metadata: dict) -> None:
+    """The last feature said to be of another kind than the model takes it as (in kind order)."""
+    last = metadata["features"].pop()
+    if last["kind"] == "numeric":
+        metadata["features"].append({"kind": "text", "name": last["name"], "max_length": 10})
+    else:
+        numeric = {"kind": "numeric", "name": last["name"], "min": 0, "max": 1}
+        metadata["features"].insert(0, numeric)
+
+
 DAMAGES = {
     "checksum": (damage_checksum, "sha256"),
     "not-onnx": (damage_model, "ONNX Runtime cannot load"),
@@ -190,13 +201,10 @@ DAMAGES = {
         "format_version 99",
     ),
     "features": (
-        lambda b: edit_metadata(b, lambda m: m["features"].pop()),
-        "the metadata lists",
+        lambda b: edit_metadata(b, lambda m: m["features"].pop(0)),
+        "the metadata gives it",
     ),
-    "input-name": (
-        lambda b: edit_metadata(b, lambda m: m["onnx"].update(input_name="x")),
-        "not x",
-    ),
+    "kinds": (lambda b: edit_metadata(b, other_kind_last), "takes"),
     "classes": (
         lambda b: edit_metadata(b, lambda m: m.update(classes=["a", "b", "c"], positive_label="a")),
         "do not match the classes",
@@ -222,18 +230,28 @@ def test_broken_bundle_is_not_ready_and_says_why(
         assert client.post("/predict/batch", json=batch).status_code == 503
         # /predict validates the record before it checks for the model (see routes.py): a
         # record that fits the metadata's features gets the 503.
-        record = {feature: api_bundle.records[0][feature] for feature in read_features(bundle)}
+        record = fitting_record(bundle, api_bundle.records[0])
         assert client.post("/predict", json=record).status_code == 503
     assert any(reason in record.getMessage() for record in caplog.records)
 
 
-def read_features(bundle: Path) -> list[str]:
-    """The feature names that metadata.json lists; none when it cannot be read."""
+def fitting_record(bundle: Path, record: dict) -> dict:
+    """`record`, made to fit the features that metadata.json lists (by name and kind); empty when
+    it cannot be read."""
     try:
-        metadata = json.loads((bundle / "metadata.json").read_text())
+        features = json.loads((bundle / "metadata.json").read_text()).get("features", [])
     except ValueError:
-        return []
-    return [feature["name"] for feature in metadata.get("features", [])]
+        return {}
+    fitted = {}
+    for feature in features:
+        value = record.get(feature["name"])
+        if feature["kind"] != "numeric":
+            fitted[feature["name"]] = str(value)
+        elif isinstance(value, float):
+            fitted[feature["name"]] = value
+        else:
+            fitted[feature["name"]] = (feature["min"] + feature["max"]) / 2
+    return fitted
 
 
 def test_bundle_replaced_between_creation_and_startup_is_not_served(

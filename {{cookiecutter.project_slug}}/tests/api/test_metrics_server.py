@@ -81,7 +81,7 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path
         server.wait(in_a_row=10)  # with two workers, likely both started
         before = samples(server)
         records = [api_bundle.records[i % len(api_bundle.records)] for i in range(REQUESTS)]
-        feature = api_bundle.features[0]
+        feature = api_bundle.numeric[0]
         low, high = api_bundle.ranges[feature]
         rejected = [{**api_bundle.records[0], feature: high + 100 * (high - low)}] * 3
         with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent: both workers get some

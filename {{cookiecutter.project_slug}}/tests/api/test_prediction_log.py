@@ -24,6 +24,7 @@ from {{ cookiecutter.module_name }}.monitoring.store import (
     ROWS_PER_INSERT,
     LoggedModel,
     PredictionWriter,
+    UnreadableLogError,
     read_recent,
 )
 
@@ -103,6 +104,33 @@ def test_each_answered_record_is_logged_with_its_request_id(api_settings, api_bu
     assert logged[0].label == single.json()["label"]
     assert dict(logged[0].probabilities) == single.json()["probabilities"]
     assert {p.model_version for p in logged} == {api_bundle.model_version}
+
+
+def test_category_and_text_inputs_are_logged_as_sent(mixed_settings, mixed_bundle, log_path,
+                                                      monkeypatch):  # fmt: skip
+    records = mixed_bundle.records[:3]
+    with logged_client(mixed_settings, monkeypatch) as client:
+        assert client.post("/predict/batch", json={"records": records}).status_code == 200
+    logged = read_recent(log_path, 10)
+    assert [dict(p.inputs) for p in logged] == records
+    assert isinstance(logged[0].inputs["site"], str) and isinstance(logged[0].inputs["note"], str)
+
+
+def test_a_log_of_an_earlier_format_is_never_appended_to(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("CREATE TABLE models (version INTEGER, features TEXT, classes TEXT)")
+        connection.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, inputs BLOB)")
+    drops: list[tuple[str, int]] = []
+    writer = PredictionWriter(
+        path, MODEL, flush_seconds=0.02, on_drop=lambda reason, count: drops.append((reason, count))
+    )
+    writer.start()
+    submit(writer, 1)
+    writer.close()
+    assert drops == [("error", 1)]
+    with pytest.raises(UnreadableLogError, match="no such column"):
+        read_recent(path, 10)
 
 
 def test_rejected_requests_are_not_logged(api_settings, api_bundle, log_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 Every test works in a temporary folder with its own data files and its own MLflow database
 (`MLFLOW_TRACKING_URI=sqlite:///<tmp>/mlflow.db`); the project's params.yaml is read, never
-written, and its data, models, reports and mlflow.db are never touched.
+written, and its data, models, reports and mlflow.db are never touched. The data is the
+configured data (tests/tables.py), so these tests follow a team's own data.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
+from tables import kinds, raw_frame, splits
 
 from {{ cookiecutter.module_name }}.dataset import (
-    builtin_dataset,
     write_raw,
 )
 from {{ cookiecutter.module_name }}.features import (
@@ -113,8 +114,8 @@ class Workspace:
 def make_workspace(root: Path, params: Params) -> Workspace:
     """Write the raw data's metadata and the train/test splits, as the data stages would."""
     workspace = Workspace(root, params)
-    frame = builtin_dataset(params.data.target)
-    write_raw(frame, root / "data" / "dataset.csv", workspace.raw_metadata, "builtin")
+    frame = raw_frame()
+    write_raw(frame, root / "data" / "dataset.csv", workspace.raw_metadata, params.data.source)
     train_split, test_split = split(frame, params.data.target, params.features)
     train_split.to_csv(workspace.train_file, index=False)
     test_split.to_csv(workspace.test_file, index=False)
@@ -137,18 +138,17 @@ def with_train() -> Callable[..., Params]:
 
 
 @pytest.fixture(scope="session")
-def splits() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The builtin data's train and test splits, as the `features` stage makes them."""
-    params = load_params()
-    return split(builtin_dataset(params.data.target), params.data.target, params.features)
+def data_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The configured data's train and test splits, as the `features` stage makes them."""
+    return splits()
 
 
 @pytest.fixture(scope="session")
-def fitted_model(splits):
+def fitted_model(data_splits):
     """The configured model fitted on the train split, without MLflow or CodeCarbon."""
     params = load_params()
-    features, labels = features_and_labels(splits[0], params.data.target)
-    return build_model(params.train).fit(features, labels)
+    features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
+    return build_model(params.train, kinds()).fit(features, labels)
 
 
 @contextmanager

@@ -29,14 +29,16 @@ from {{ cookiecutter.module_name }}.params import (
     Params,
 )
 
-GATE = GateParams(min_accuracy=0.9, min_f1=0.9, min_roc_auc=0.95, compare_on="f1")
-GOOD = {"accuracy": 0.96, "precision": 0.97, "recall": 0.93, "f1": 0.95, "roc_auc": 0.99}
+GATE = GateParams(
+    minimum={"accuracy": 0.9, "f1_macro": 0.9, "roc_auc": 0.95}, compare_on="f1_macro"
+)
+GOOD = {"accuracy": 0.96, "f1_macro": 0.95, "f1_weighted": 0.96, "roc_auc": 0.99}
 pytestmark = pytest.mark.slow
 
 
 def lenient(params: Params) -> Params:
-    """Thresholds a one-split tree passes, so weak models can be champions in these tests."""
-    gate = params.gate.model_copy(update={"min_accuracy": 0.5, "min_f1": 0.5, "min_roc_auc": 0.5})
+    """No thresholds, so weak models (a one-split tree) can be champions in these tests."""
+    gate = params.gate.model_copy(update={"minimum": {}})
     return params.model_copy(update={"gate": gate})
 
 
@@ -69,10 +71,12 @@ def promote_command(space, *arguments: str):
     ("candidate", "champion_metrics", "known", "wins"),
     [
         (GOOD, None, True, True),
-        (GOOD, {**GOOD, "f1": 0.94}, True, True),
+        (GOOD, {**GOOD, "f1_macro": 0.94}, True, True),
         (GOOD, GOOD, True, False),  # a tie keeps the champion
-        (GOOD, {**GOOD, "f1": 0.96}, True, False),
+        (GOOD, {**GOOD, "f1_macro": 0.96}, True, False),
         (GOOD, GOOD, False, True),  # an unknown champion yields to an equal, registered candidate
+        (GOOD, {**GOOD, "f1_macro": None}, True, True),  # a champion that cannot be compared
+        ({**GOOD, "f1_macro": None}, GOOD, True, False),  # nor a candidate
     ],
 )
 def test_judge(candidate, champion_metrics, known, wins):
@@ -81,7 +85,7 @@ def test_judge(candidate, champion_metrics, known, wins):
 
 def test_an_unknown_champion_never_yields_to_a_worse_candidate():
     with pytest.raises(OutOfSyncError, match="unknown to the MLflow store"):
-        judge({**GOOD, "f1": 0.9}, GOOD, False, GATE)
+        judge({**GOOD, "f1_macro": 0.9}, GOOD, False, GATE)
 
 
 def test_first_candidate_becomes_the_champion(champion_workspace):
@@ -105,10 +109,14 @@ def test_a_tie_keeps_the_champion(champion_workspace, folder_bytes):
     assert folder_bytes(space.bundle_dir) == before
 
 
-def test_a_candidate_below_the_thresholds_fails_and_moves_nothing(champion_workspace, folder_bytes):
+def test_a_candidate_below_the_thresholds_fails_and_moves_nothing(
+    champion_workspace, with_train, folder_bytes
+):
     space = champion_workspace
     before, alias = folder_bytes(space.bundle_dir), champion(space)
-    strict = space.params.gate.model_copy(update={"min_f1": 1.0})
+    stump = lenient(with_train(space.params, n_estimators=1, max_depth=1))
+    space.run_pipeline(stump, name="candidate")  # passes no gate: fails none
+    strict = space.params.gate.model_copy(update={"minimum": {"f1_macro": 1.0}})
     space.write_params(space.params.model_copy(update={"gate": strict}))
     result = CliRunner().invoke(
         promote_stage.app,
@@ -122,7 +130,7 @@ def test_a_candidate_below_the_thresholds_fails_and_moves_nothing(champion_works
         ],
     )  # fmt: skip
     assert result.exit_code == 1
-    assert result.stderr.startswith("promote: gate failed: f1")
+    assert result.stderr.startswith("promote: gate failed: f1_macro")
     record = json.loads((space.root / "reports" / "promotion.json").read_text())
     assert not record["passed_thresholds"] and not record["promoted"]
     assert folder_bytes(space.bundle_dir) == before
@@ -135,7 +143,7 @@ def test_a_better_candidate_replaces_the_champion(workspace, with_train):
     assert first.promoted
     better = workspace.run_pipeline(lenient(workspace.params), name="better")
     assert better.promoted, better.reasons
-    assert better.candidate_metrics["f1"] > better.champion_metrics["f1"]
+    assert better.candidate_metrics["f1_macro"] > better.champion_metrics["f1_macro"]
     assert champion(workspace) == served(workspace) == better.candidate
     assert better.champion_before == first.candidate
 

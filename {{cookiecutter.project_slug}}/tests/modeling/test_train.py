@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from tables import kinds, mixed_frame
 
 from {{ cookiecutter.module_name }}.errors import (
     PipelineError,
@@ -19,83 +21,88 @@ from {{ cookiecutter.module_name }}.modeling.candidate import (
 )
 from {{ cookiecutter.module_name }}.modeling.scoring import (
     compute_metrics,
-    positive_column,
 )
 from {{ cookiecutter.module_name }}.modeling.splits import (
+    feature_kinds,
     features_and_labels,
+    read_split,
 )
 from {{ cookiecutter.module_name }}.modeling.train import (
     build_model,
+    describe_features,
     git_commit,
     read_data_hash,
 )
 
-SIZE_FEATURES = [
-    "mean_radius",
-    "mean_perimeter",
-    "mean_area",
-    "worst_radius",
-    "worst_perimeter",
-    "worst_area",
-]
 
-
-def malignancy(model, features: pd.DataFrame, positive: str) -> np.ndarray:
-    return model.predict_proba(features)[:, positive_column(model.classes_, positive)]
-
-
-def test_forest_is_unscaled_and_regression_is_scaled(params, splits, with_train):
-    forest = build_model(with_train(params, model="random_forest").train)
-    assert [type(step) for _, step in forest.steps] == [RandomForestClassifier]
-    regression = build_model(with_train(params, model="logistic_regression").train)
-    assert [type(step) for _, step in regression.steps] == [StandardScaler, LogisticRegression]
-    features, labels = features_and_labels(splits[0], params.data.target)
+def test_forest_is_unscaled_and_regression_is_scaled(params, data_splits, with_train):
+    forest = build_model(with_train(params, model="random_forest").train, kinds())
+    numeric = forest.named_steps["columns"].transformers[0]
+    assert numeric[:2] == ("numeric", "passthrough")
+    assert isinstance(forest.steps[-1][1], RandomForestClassifier)
+    regression = build_model(with_train(params, model="logistic_regression").train, kinds())
+    assert isinstance(regression.named_steps["columns"].transformers[0][1], StandardScaler)
+    assert isinstance(regression.steps[-1][1], LogisticRegression)
+    features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
     assert set(regression.fit(features, labels).classes_) == set(labels)
 
 
+def test_each_kind_of_column_gets_its_encoder(params):
+    columns = {"x": "numeric", "y": "numeric", "site": "category", "note": "text", "memo": "text"}
+    transformer = build_model(params.train, columns).named_steps["columns"]
+    parts = {name: (type(step), where) for name, step, where in transformer.transformers}
+    assert parts == {
+        "numeric": (str, [0, 1]),
+        "category": (OneHotEncoder, [2]),
+        "text_3": (TfidfVectorizer, 3),  # a scalar: the vectorizer gets the column itself
+        "text_4": (TfidfVectorizer, 4),
+    }
+    assert transformer.transformers[1][1].handle_unknown == "ignore"
+
+
+def test_a_model_of_mixed_columns_learns_and_ignores_unseen_categories(params):
+    frame, data = mixed_frame()
+    columns = feature_kinds(list(frame.columns), data.target, data.columns)
+    assert list(columns) == ["reading", "count", "site", "note"]
+    features, labels = features_and_labels(frame, data.target, columns)
+    model = build_model(params.train, columns).fit(features, labels)
+    assert model.score(features, labels) > 0.9
+    unseen = features.head(3).assign(site="a site never seen")
+    assert len(model.predict(unseen)) == 3
+
+
+def test_training_ranges_categories_and_lengths_are_described():
+    frame = pd.DataFrame({"x": [1.5, -2.0], "site": ["b", "a"], "note": ["hi", "longer"]})
+    columns = {"x": "numeric", "site": "category", "note": "text"}
+    described = describe_features(frame, columns)
+    assert [(f.kind, f.name) for f in described] == list(
+        zip(columns.values(), columns, strict=True)
+    )
+    assert (described[0].min, described[0].max) == (-2.0, 1.5)
+    assert described[1].categories == ["a", "b"]
+    assert described[2].max_length == 6
+
+
 def test_parameters_reach_the_classifier(params, with_train):
-    forest = build_model(with_train(params, n_estimators=7, max_depth=None, random_state=5).train)
-    classifier = forest.steps[-1][1]
+    changed = with_train(params, n_estimators=7, max_depth=None, random_state=5).train
+    classifier = build_model(changed, kinds()).steps[-1][1]
     assert (classifier.n_estimators, classifier.max_depth, classifier.random_state) == (7, None, 5)
-    regression = build_model(with_train(params, model="logistic_regression", C=1e-6).train)
+    regression = build_model(with_train(params, model="logistic_regression", C=1e-6).train, kinds())
     assert regression.steps[-1][1].C == 1e-6
 
 
-def test_model_reaches_every_gate_threshold(params, splits, fitted_model):
-    features, labels = features_and_labels(splits[1], params.data.target)
-    positive = params.data.positive_label
+def test_model_reaches_every_gate_threshold(params, data_splits, fitted_model):
+    """The model as configured meets the gate the team set for its data."""
+    features, labels = features_and_labels(data_splits[1], params.data.target, kinds())
     metrics = compute_metrics(
         labels,
         fitted_model.predict(features),
-        malignancy(fitted_model, features, positive),
-        positive,
+        fitted_model.predict_proba(features),
+        [str(label) for label in fitted_model.classes_],
+        params.data.positive_label,
     )
-    assert metrics["accuracy"] >= params.gate.min_accuracy
-    assert metrics["f1"] >= params.gate.min_f1
-    assert metrics["roc_auc"] >= params.gate.min_roc_auc
-
-
-@pytest.mark.parametrize("factor", [0.999, 1.001])
-def test_tiny_texture_change_keeps_every_prediction(params, splits, fitted_model, factor):
-    """Invariance: a 0.1% change of one measurement is noise, not a new diagnosis."""
-    features, _ = features_and_labels(splits[1], params.data.target)
-    nudged = features.assign(mean_texture=features["mean_texture"] * factor)
-    np.testing.assert_array_equal(fitted_model.predict(nudged), fitted_model.predict(features))
-
-
-def test_larger_tumours_look_more_malignant(params, splits, fitted_model):
-    """Direction: growing the size measurements of benign-looking tumours by half never lowers,
-    and on average clearly raises, the probability of malignancy."""
-    features, _ = features_and_labels(splits[1], params.data.target)
-    positive = params.data.positive_label
-    benign_looking = features[fitted_model.predict(features) != positive]
-    assert len(benign_looking) > 10
-    larger = benign_looking.copy()
-    larger[SIZE_FEATURES] *= 1.5
-    before = malignancy(fitted_model, benign_looking, positive)
-    after = malignancy(fitted_model, larger, positive)
-    assert np.all(after >= before)
-    assert np.mean(after - before) > 0.1
+    for metric, minimum in params.gate.minimum.items():
+        assert metrics[metric] >= minimum, metric
 
 
 def test_git_commit_is_unknown_outside_a_repository(tmp_path):
@@ -120,17 +127,16 @@ def test_training_records_model_data_features_and_emissions(champion_workspace):
     assert recorded.data.tags["git_commit"] == run.git_commit
     assert recorded.data.params["model"] == space.params.train.model
     assert recorded.data.metrics["emissions_kg_co2eq"] >= 0
-    assert 0.9 <= recorded.data.metrics["train_accuracy"] <= 1.0
+    assert 0 < recorded.data.metrics["train_accuracy"] <= 1.0
     assert "emissions" in pd.read_csv(space.emissions_file).columns
 
-    # The feature ranges that the service will enforce are those of the training split.
-    train_features, _ = features_and_labels(pd.read_csv(space.train_file), space.params.data.target)
-    assert [feature.name for feature in run.features] == list(train_features.columns)
-    for feature in run.features:
-        assert feature.min == train_features[feature.name].min()
-        assert feature.max == train_features[feature.name].max()
+    # The features, and what the service will enforce of them, are those of the training split.
+    target = space.params.data.target
+    train_features, _ = read_split(space.train_file, target, kinds())
+    assert run.features == describe_features(train_features, kinds())
+    assert [feature.name for feature in run.features] == list(kinds())
 
     # The MLflow model and the candidate file are the same model.
-    test_features, _ = features_and_labels(pd.read_csv(space.test_file), space.params.data.target)
+    test_features, _ = read_split(space.test_file, target, kinds())
     logged = mlflow.sklearn.load_model(run.model_uri)
     np.testing.assert_array_equal(logged.predict(test_features), model.predict(test_features))

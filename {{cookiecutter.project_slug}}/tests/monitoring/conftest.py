@@ -1,8 +1,10 @@
 """Fixtures of the monitoring tests: a served model and its data, in a temporary folder.
 
 `monitored` holds a bundle made the way the pipeline makes one (tests/small_bundle.py), without
-MLflow, next to the train and test splits it was made from and a params.yaml with the project's
-`drift` section. The project's own data, models, reports and prediction log are never touched.
+MLflow, from the configured data, next to the train and test splits it was made from and a
+params.yaml with the project's `drift` section, whose `min_rows` is lowered to the test split's
+size when the data is small. The project's own data, models, reports and prediction log are
+never touched.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import pytest
 import yaml
 from small_bundle import small_bundle
 
+from {{ cookiecutter.module_name }}.bundle import (
+    BundleMetadata,
+)
 from {{ cookiecutter.module_name }}.params import (
     Params,
 )
@@ -27,8 +32,15 @@ class Monitored:
     bundle_dir: Path
     train_file: Path
     test_file: Path
-    features: list[str]
-    target: str
+    metadata: BundleMetadata
+
+    @property
+    def features(self) -> list[str]:
+        return self.metadata.feature_names
+
+    @property
+    def target(self) -> str:
+        return self.metadata.target
 
     @property
     def params_file(self) -> Path:
@@ -42,7 +54,7 @@ class Monitored:
         return self.params_file
 
     def test_split(self) -> pd.DataFrame:
-        return pd.read_csv(self.test_file)
+        return pd.read_csv(self.test_file, dtype=str)
 
 
 @pytest.fixture(scope="session")
@@ -51,14 +63,16 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Monitored:
     made = small_bundle(root, "monitored_model", version=2, trees=20, metrics={"accuracy": 0.95})
     made.train_split.to_csv(root / "train.csv", index=False)
     made.test_split.to_csv(root / "test.csv", index=False)
+    drift = made.params.drift
+    assert drift is not None
+    smaller = drift.model_copy(update={"min_rows": min(drift.min_rows, len(made.test_split))})
     monitored = Monitored(
         root=root,
-        params=made.params,
+        params=made.params.model_copy(update={"drift": smaller}),
         bundle_dir=made.directory,
         train_file=root / "train.csv",
         test_file=root / "test.csv",
-        features=made.features,
-        target=made.params.data.target,
+        metadata=made.metadata,
     )
     monitored.write_params()
     return monitored

@@ -16,6 +16,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from {{ cookiecutter.module_name }}.inference import (
+    load,
+)
+from {{ cookiecutter.module_name }}.modeling.splits import (
+    features_and_labels,
+)
 from {{ cookiecutter.module_name }}.monitoring import (
     drift,
 )
@@ -28,6 +34,10 @@ from {{ cookiecutter.module_name }}.monitoring.summary import (
 )
 from {{ cookiecutter.module_name }}.monitoring.traffic import (
     GROUND_TRUTH_COLUMNS,
+    Inputs,
+)
+from {{ cookiecutter.module_name }}.monitoring.traffic import (
+    shifted as shift_record,
 )
 
 SHIFT = 1.5
@@ -47,12 +57,27 @@ def run_drift(monitored, output: Path, *args: str):
     return CliRunner().invoke(drift.app, [*options, *args])
 
 
-def shifted(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Every other feature multiplied by SHIFT, as `make simulate-traffic` shifts them."""
-    moved = frame.copy()
-    for name in features[::2]:
-        moved[name] = moved[name] * SHIFT
-    return moved
+def typed(monitored, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's features of `frame`: numbers for numeric ones, strings for the others."""
+    columns = {f.name: f.kind for f in monitored.metadata.features}
+    return features_and_labels(frame, monitored.target, columns)[0]
+
+
+def shifted(monitored, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows shifted as `make simulate-traffic` shifts them (traffic.shifted), with SHIFT."""
+    inputs = Inputs.of(monitored.metadata.model_dump())
+    moved = [
+        shift_record(record, inputs, SHIFT) for record in typed(monitored, frame).to_dict("records")
+    ]
+    return pd.DataFrame(moved).assign(**{monitored.target: frame[monitored.target].to_numpy()})
+
+
+def shifted_features(monitored) -> set[str]:
+    """The features `shifted` moves: every other numeric and category one, and every text."""
+    features = monitored.metadata.features
+    kinds = ("numeric", "category")
+    moved = {f.name for kind in kinds for f in [f for f in features if f.kind == kind][::2]}
+    return moved | {f.name for f in features if f.kind == "text"}
 
 
 def test_no_drift_on_data_drawn_like_the_reference(monitored, tmp_path):
@@ -64,7 +89,9 @@ def test_no_drift_on_data_drawn_like_the_reference(monitored, tmp_path):
     assert summary.drift_share < monitored.params.drift.drift_share
     assert set(summary.features) == set(monitored.features)
     assert summary.current_rows == len(monitored.test_split())
-    assert summary.quality is not None and summary.quality.accuracy > 0.85
+    # The current rows are the test split itself: the same accuracy as the reference's.
+    assert summary.quality is not None
+    assert summary.quality.accuracy == summary.quality.reference_accuracy
     for report in ("data_drift.html", "data_drift.json", "quality.html", "quality.json"):
         assert (tmp_path / report).stat().st_size > 0
     assert "no drift of the data" in result.output
@@ -72,16 +99,20 @@ def test_no_drift_on_data_drawn_like_the_reference(monitored, tmp_path):
 
 def test_drift_found_on_shifted_data_exits_1(monitored, tmp_path):
     current = tmp_path / "current.csv"
-    shifted(monitored.test_split(), monitored.features).to_csv(current, index=False)
+    rows = shifted(monitored, monitored.test_split())
+    rows.to_csv(current, index=False)
     result = run_drift(monitored, tmp_path, "--current", str(current))
     assert result.exit_code == 1, result.output
     summary = read_summary(tmp_path / "drift.json")
     assert summary.dataset_drift
     assert summary.drift_share >= monitored.params.drift.drift_share
-    drifted = set(summary.drifted_features)
-    assert drifted >= set(monitored.features[::2])  # every shifted feature is found
-    assert summary.quality is not None
-    assert summary.quality.accuracy < summary.quality.reference_accuracy
+    assert set(summary.drifted_features) >= shifted_features(monitored)  # each one is found
+    # The quality report scores the served model on the shifted rows and their true labels.
+    _, model = load(monitored.bundle_dir)
+    predicted, _ = model.predict(list(typed(monitored, rows).itertuples(index=False, name=None)))
+    truth = rows[monitored.target].astype(str).to_numpy()
+    assert summary.quality is not None and summary.quality.labelled_rows == len(rows)
+    assert summary.quality.accuracy == pytest.approx((truth == predicted).mean())
     assert "THE DATA HAS DRIFTED" in result.output
 
 
@@ -99,20 +130,24 @@ def test_verdicts_follow_the_configured_test(monitored, tmp_path):
 
 
 def write_log(monitored, path: Path, rows: pd.DataFrame) -> Path:
-    """A prediction log at `path` of model version 2 predicting `rows` (request ids r<index>)
-    malignant, as it predicts shifted rows."""
-    model = LoggedModel(2, tuple(monitored.features), ("benign", "malignant"))
+    """A prediction log at `path` of model version 2 predicting the last class for each of
+    `rows` (request ids r<index>)."""
+    metadata = monitored.metadata
+    numeric = sum(f.kind == "numeric" for f in metadata.features)
+    model = LoggedModel(2, tuple(metadata.feature_names), tuple(metadata.classes), numeric)
     writer = PredictionWriter(path, model)
     writer.start()
-    for index, row in rows.iterrows():
-        values = [float(row[name]) for name in monitored.features]
-        writer.submit(f"r{index}", [(values, "malignant", (0.2, 0.8))])
+    probabilities = tuple(1.0 if c == metadata.classes[-1] else 0.0 for c in metadata.classes)
+    for index, values in zip(
+        rows.index, typed(monitored, rows).itertuples(index=False), strict=True
+    ):
+        writer.submit(f"r{index}", [(tuple(values), metadata.classes[-1], probabilities)])
     writer.close()
     return path
 
 
 def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_path):
-    rows = shifted(monitored.test_split(), monitored.features)
+    rows = shifted(monitored, monitored.test_split())
     write_log(monitored, tmp_path / "predictions.sqlite", rows)
     with (tmp_path / "ground_truth.csv").open("w", newline="") as handle:
         labels = csv.writer(handle)
@@ -125,7 +160,7 @@ def test_the_prediction_log_and_its_ground_truth_are_compared(monitored, tmp_pat
     assert summary.current_rows == len(rows)
     assert summary.model_versions == [2]
     assert summary.quality is not None and summary.quality.labelled_rows == len(rows)
-    share = (rows[monitored.target] == "malignant").mean()
+    share = (rows[monitored.target].astype(str) == monitored.metadata.classes[-1]).mean()
     assert summary.quality.accuracy == pytest.approx(share)
 
 
@@ -143,7 +178,7 @@ def test_too_little_or_an_unreadable_log_is_said_in_one_line(monitored, tmp_path
     args = []
     if setup == "few":
         few = tmp_path / "few.csv"
-        monitored.test_split().head(10).to_csv(few, index=False)
+        monitored.test_split().head(monitored.params.drift.min_rows - 1).to_csv(few, index=False)
         args = ["--current", str(few)]
     if setup == "no-section":  # a params.yaml from before monitoring was added
         document = yaml.safe_load(monitored.params_file.read_text())

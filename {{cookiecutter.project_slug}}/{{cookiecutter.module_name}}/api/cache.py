@@ -4,10 +4,10 @@
 API_CACHE_URL set, put a `CachedPredictor` in front of the loaded model (`prediction_cache`), so
 the routes are unchanged and nothing outside this file knows the cache. A prediction is stored
 under the sha256 of the model's identity (registered name, version, ONNX file hash) and of the
-float32 values the model receives, in feature order: two requests that differ only in key order,
-spacing or `1` versus `1.0` share an entry, and a new model version never reads the old one's
-entries. Entries expire after API_CACHE_TTL_SECONDS. Answers say what happened in `X-Cache`: `hit`
-or `miss` for one record, `<hits>/<records>` for several.
+values the model receives (numbers as float32), in feature order: two requests that differ only
+in key order, spacing or `1` versus `1.0` share an entry, and a new model version never reads the
+old one's entries. Entries expire after API_CACHE_TTL_SECONDS. Answers say what happened in
+`X-Cache`: `hit` or `miss` for one record, `<hits>/<records>` for several.
 
 Redis is an optimisation, never a dependency: every call is bounded by API_CACHE_TIMEOUT_SECONDS,
 and after a failure the service stops asking for API_CACHE_RETRY_AFTER_SECONDS, answering
@@ -35,6 +35,7 @@ from redis.backoff import NoBackoff
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..inference import Row
 from .predictor import ModelState, Prediction, Predictor
 
 logger = logging.getLogger(__name__)
@@ -76,14 +77,18 @@ class CachedPredictor:
         self._model_key = f"{identity.registered_model}:{identity.version}:{identity.sha256}\0"
         self._paused_until = 0.0
 
-    def keys(self, rows: np.ndarray) -> list[str]:
-        """One key per row: the hash of the model's identity and of the row's float32 bytes."""
+    def keys(self, rows: Sequence[Row]) -> list[str]:
+        """One key per row: the hash of the model's identity, of the float32 bytes of the row's
+        numbers and of its strings (category and text values) as JSON."""
         model = self._model_key.encode("utf-8")
-        canonical = np.ascontiguousarray(rows, dtype="<f4")
+        count = self.predictor.numeric_count
         prefix = self.settings.key_prefix
-        return [
-            f"{prefix}:{hashlib.sha256(model + row.tobytes()).hexdigest()}" for row in canonical
-        ]
+        keys = []
+        for row in rows:
+            numbers = np.asarray(row[:count], dtype="<f4").tobytes()
+            strings = json.dumps(list(row[count:]), ensure_ascii=False).encode("utf-8")
+            keys.append(f"{prefix}:{hashlib.sha256(model + numbers + strings).hexdigest()}")
+        return keys
 
     async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
         """Predictions in record order: cached ones from Redis, the others from the model."""
@@ -92,7 +97,7 @@ class CachedPredictor:
         found = await self._get(keys)
         missing = [index for index, prediction in enumerate(found) if prediction is None]
         if missing:
-            fresh = self.predictor.score(rows[missing])
+            fresh = self.predictor.score([rows[index] for index in missing])
             for index, prediction in zip(missing, fresh, strict=True):
                 found[index] = prediction
             await self._set({keys[index]: found[index] for index in missing})

@@ -54,7 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     except BundleError:
         metadata = None  # the lifespan meets the same problem, logs it and reports it in /ready
     models = build_request_models(
-        metadata, settings.range_margin, settings.max_batch_size, settings.examples_file
+        metadata,
+        settings.range_margin,
+        settings.max_batch_size,
+        settings.max_text_chars,
+        settings.strict_categories,
+        settings.examples_file,
     )
     name = metadata.identity.registered_model if metadata else "(no model loaded)"
     app = FastAPI(

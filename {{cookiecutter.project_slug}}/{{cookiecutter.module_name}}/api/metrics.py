@@ -324,8 +324,8 @@ def instrument(state: ModelState, metrics: ServiceMetrics) -> None:
     while not isinstance(inner, Predictor):
         inner = inner.predictor
     inner.model = TimedModel(inner.model, metrics.inference)
-    for feature in inner.metadata.feature_names:  # every feature's series from 0, so that
-        metrics.out_of_range.labels(feature)  # increase() sees the first rejection too
+    for feature in inner.metadata.numeric_features:  # every ranged feature's series from 0,
+        metrics.out_of_range.labels(feature.name)  # so that increase() sees the first rejection
     state.predictor = CountingPredictor(state.predictor, metrics)  # type: ignore[assignment]
 
 

@@ -148,7 +148,10 @@ def install(app: FastAPI, settings: PredictionLogSettings | None = None) -> None
                 return
             metadata = state.predictor.metadata
             model = LoggedModel(
-                metadata.identity.version, tuple(metadata.feature_names), tuple(metadata.classes)
+                metadata.identity.version,
+                tuple(metadata.feature_names),
+                tuple(metadata.classes),
+                numeric=len(metadata.numeric_features),
             )
             writer = PredictionWriter(
                 settings.path,

@@ -13,11 +13,10 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
 from ..bundle import BundleError, BundleMetadata
-from ..inference import OnnxModel, load
+from ..inference import OnnxModel, Row, load
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ logger = logging.getLogger(__name__)
 Prediction = dict[str, Any]
 
 
-def record_values(field_names: Sequence[str]) -> Callable[[Any], tuple[float, ...]]:
+def record_values(field_names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
     """A function that reads a record's values, as a tuple in the order of `field_names`."""
     getter = attrgetter(*field_names)
     # attrgetter of one name returns the value itself, of several a tuple: rows need tuples.
@@ -33,7 +32,8 @@ def record_values(field_names: Sequence[str]) -> Callable[[Any], tuple[float, ..
 
 
 class Predictor:
-    """A loaded bundle, and how to read a record's values in the model's feature order."""
+    """A loaded bundle, and how to read a record's values in the model's feature order (a row:
+    numbers for numeric features, then strings for category and text ones)."""
 
     def __init__(
         self, metadata: BundleMetadata, model: OnnxModel, field_names: Sequence[str]
@@ -42,13 +42,14 @@ class Predictor:
         self.model = model
         self.version = metadata.identity.version
         self.classes = list(metadata.classes)
+        self.numeric_count = len(metadata.numeric_features)  # the first values of a row
         self._values = record_values(field_names)
 
-    def to_rows(self, records: Sequence[BaseModel]) -> np.ndarray:
-        """Records as float32 rows whose columns follow the bundle's feature order."""
-        return np.asarray([self._values(record) for record in records], dtype=np.float32)
+    def to_rows(self, records: Sequence[BaseModel]) -> list[Row]:
+        """Records as rows: their values in the bundle's feature order."""
+        return [self._values(record) for record in records]
 
-    def score(self, rows: np.ndarray) -> list[Prediction]:
+    def score(self, rows: Sequence[Row]) -> list[Prediction]:
         """One prediction per row, in order."""
         labels, probabilities = self.model.predict(rows)
         classes = self.classes

@@ -4,12 +4,15 @@ The fixed ones (health, readiness, errors) are ordinary pydantic classes. The on
 served model are built from the bundle's metadata when the app is created, in
 `build_request_models`: the one place where the feature list becomes a schema. Teams change their
 data, and a record must name exactly the model's features, so `Record` is made with pydantic's
-`create_model`: one required float per feature, within that feature's accepted range.
+`create_model`: one required field per feature, by its kind in the bundle:
 
-The accepted range of a feature is its training range widened by `API_RANGE_MARGIN` times its
-width on each side (never below 0 for a feature that was never negative in training). It appears
-in the OpenAPI schema as `minimum`/`maximum`, and a value outside it gets a 422 naming the field
-and the range (see errors.py).
+- numeric: a JSON number within the feature's accepted range: its training range widened by
+  `API_RANGE_MARGIN` times its width on each side (never below 0 for a feature that was never
+  negative in training). It appears in the OpenAPI schema as `minimum`/`maximum`, and a value
+  outside it gets a 422 naming the field and the range (see errors.py);
+- category: a string of at most CATEGORY_MAX_CHARS characters. The model ignores a value it did
+  not see in training; with `API_STRICT_CATEGORIES=true` such a value gets a 422 instead;
+- text: a string of at most `API_MAX_TEXT_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..bundle import BundleMetadata, Feature
+from ..bundle import BundleMetadata, CategoryFeature, NumericFeature
+from ..inference import sample_row
+
+# Longest category value a request may send; category values are names, not text.
+CATEGORY_MAX_CHARS = 200
 
 
 class Health(BaseModel):
@@ -76,27 +83,52 @@ def build_request_models(
     metadata: BundleMetadata | None,
     range_margin: float,
     max_batch_size: int,
+    max_text_chars: int,
+    strict_categories: bool,
     examples_file: Path | None = None,
 ) -> RequestModels:
     """Models for the features and classes of `metadata` (None: no readable bundle)."""
     features = metadata.features if metadata else []
-    ranges = {feature.name: accepted_range(feature, range_margin) for feature in features}
+    ranges = {
+        feature.name: accepted_range(feature, range_margin)
+        for feature in features
+        if isinstance(feature, NumericFeature)
+    }
     fields: dict[str, Any] = {}
     for index, feature in enumerate(features):
-        allowed = ranges[feature.name]
         # Attribute names are positional and JSON keys are aliases, so any column name works,
         # even one that is not an identifier or that clashes with a pydantic attribute.
-        fields[f"f{index}"] = (
-            float,
-            Field(
+        if isinstance(feature, NumericFeature):
+            allowed = ranges[feature.name]
+            field_type: Any = float
+            settings = Field(
                 alias=feature.name,
                 strict=True,  # a JSON number, not a string or a boolean that looks like one
                 allow_inf_nan=False,
                 ge=allowed.minimum,
                 le=allowed.maximum,
                 description=f"Training range {feature.min:g} to {feature.max:g}",
-            ),
-        )
+            )
+        elif isinstance(feature, CategoryFeature) and strict_categories:
+            field_type = Literal[tuple(feature.categories)]
+            settings = Field(alias=feature.name, description=category_description(feature, True))
+        elif isinstance(feature, CategoryFeature):
+            field_type = str
+            settings = Field(
+                alias=feature.name,
+                strict=True,
+                max_length=CATEGORY_MAX_CHARS,
+                description=category_description(feature, False),
+            )
+        else:
+            field_type = str
+            settings = Field(
+                alias=feature.name,
+                strict=True,
+                max_length=max_text_chars,
+                description=f"Free text, at most {max_text_chars} characters",
+            )
+        fields[f"f{index}"] = (field_type, settings)
     strict_object = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=False)
     # Without a bundle the features are unknown: any object passes, and the routes answer 503.
     record = create_model(
@@ -132,7 +164,13 @@ def build_request_models(
     )
 
 
-def accepted_range(feature: Feature, margin: float) -> AllowedRange:
+def category_description(feature: CategoryFeature, strict: bool) -> str:
+    shown = ", ".join(feature.categories[:20]) + (", ..." if len(feature.categories) > 20 else "")
+    other = "any other is refused" if strict else "the model ignores any other"
+    return f"Seen in training: {shown}; {other}"
+
+
+def accepted_range(feature: NumericFeature, margin: float) -> AllowedRange:
     """The training range of `feature` widened by `margin` times its width on each side,
     rounded outwards to 4 significant digits so the schema and messages read well."""
     spread = margin * (feature.max - feature.min)
@@ -159,7 +197,7 @@ def request_examples(
     examples_file: Path | None,
 ) -> dict[str, dict[str, Any]]:
     """Example records for /docs: the first accepted row of each class in `examples_file` (the
-    test split), else the middle of each feature's training range."""
+    test split), else a sample row (the middle of each numeric feature's training range)."""
     if metadata is None:
         return {}
     examples: dict[str, dict[str, Any]] = {}
@@ -168,12 +206,15 @@ def request_examples(
             for row in csv.DictReader(handle):
                 label = str(row.get(metadata.target))
                 try:
-                    record = {name: float(row[name]) for name in ranges}
+                    record = {
+                        f.name: float(row[f.name]) if f.kind == "numeric" else str(row[f.name])
+                        for f in metadata.features
+                    }
                 except (KeyError, TypeError, ValueError):
-                    break  # a file of another layout: fall back to the ranges
+                    break  # a file of another layout: fall back to the sample row
                 accepted = all(
-                    ranges[name].minimum <= value <= ranges[name].maximum
-                    for name, value in record.items()
+                    allowed.minimum <= record[name] <= allowed.maximum
+                    for name, allowed in ranges.items()
                 )
                 if accepted and label not in examples:
                     examples[label] = {
@@ -183,6 +224,6 @@ def request_examples(
                 if len(examples) == len(metadata.classes):
                     break
     if not examples:
-        middle = {feature.name: (feature.min + feature.max) / 2 for feature in metadata.features}
-        examples["middle"] = {"summary": "The middle of each training range", "value": middle}
+        sample = dict(zip(metadata.feature_names, sample_row(metadata), strict=True))
+        examples["middle"] = {"summary": "The middle of each training range", "value": sample}
     return examples

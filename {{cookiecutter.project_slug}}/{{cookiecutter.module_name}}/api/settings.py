@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(
         default=256, ge=1, le=100_000, description="Most records one /predict/batch accepts"
     )
+    max_text_chars: int = Field(
+        default=5000, ge=1, description="Longest value a text feature accepts, in characters"
+    )
+    strict_categories: bool = Field(
+        default=False,
+        description="Refuse (422) a category value the model did not see in training, instead "
+        "of letting the model ignore it",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

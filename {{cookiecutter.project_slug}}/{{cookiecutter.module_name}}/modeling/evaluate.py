@@ -1,9 +1,13 @@
 """Stage `evaluate`: score the candidate on the test split and draw its curves.
 
-The metrics, with `data.positive_label` as the positive class, go to reports/metrics.json (for
-`dvc metrics`); the curves go to reports/plots/*.csv (for `dvc plots`) and reports/figures/*.png;
-the metrics and figures also go to the candidate's MLflow run. Deciding whether the candidate
-becomes the champion is `promote`'s job.
+The metrics (modeling/scoring.py: they fit any number of classes) and each class's precision,
+recall and F1 go to reports/metrics.json (for `dvc metrics`); the confusion matrix and the ROC
+and precision-recall curves go to reports/plots/*.csv (for `dvc plots`) and reports/figures/*.png;
+the metrics and figures also go to the candidate's MLflow run. The curves are of the positive
+class for a binary target (`data.positive_label`, else the second class); with more classes the
+figures draw one curve per class against the rest, and the CSV files hold their micro-average
+(every class's scores pooled). Deciding whether the candidate becomes the champion is
+`promote`'s job.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sklearn.metrics import (
     precision_recall_curve,
     roc_curve,
 )
+from sklearn.pipeline import Pipeline
 
 from ..config import (
     CANDIDATE_DIR,
@@ -39,8 +44,8 @@ from ..errors import reported
 from ..params import load_params
 from ..tracking import connect, tracking_errors
 from .candidate import CandidateRun, read_candidate
-from .scoring import compute_metrics, positive_column
-from .splits import read_split
+from .scoring import compute_metrics, per_class, positive_column
+from .splits import kinds_of, read_split
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -54,16 +59,60 @@ class Reports:
     figures_dir: Path = FIGURES_DIR
 
 
-def write_plot_data(
-    labels: pd.Series, predicted: np.ndarray, scores: np.ndarray, positive_label: str, folder: Path
-) -> list[Path]:
+@dataclass(frozen=True)
+class Scored:
+    """The test split's labels, and the candidate's predictions and class probabilities."""
+
+    labels: pd.Series
+    predicted: np.ndarray
+    probabilities: np.ndarray
+    classes: list[str]
+    positive_label: str | None
+
+    @classmethod
+    def of(
+        cls, model: Pipeline, features: pd.DataFrame, labels: pd.Series, positive: str | None
+    ) -> Scored:
+        """The model's predictions and probabilities for `features`, next to the labels."""
+        return cls(
+            labels=labels,
+            predicted=model.predict(features).astype(str),
+            probabilities=model.predict_proba(features),
+            classes=[str(label) for label in model.classes_],
+            positive_label=positive,
+        )
+
+    def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each curve's (is this class?, score) pairs: the positive class's for a binary
+        target, one per class against the rest otherwise."""
+        if len(self.classes) == 2:
+            positive = self.positive_label or self.classes[1]
+            column = positive_column(self.classes, positive)
+            return {positive: (self.labels.to_numpy() == positive, self.probabilities[:, column])}
+        return {
+            label: (self.labels.to_numpy() == label, self.probabilities[:, column])
+            for column, label in enumerate(self.classes)
+        }
+
+    def pooled(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every curve's pairs together: the micro-average (the one curve of a binary target)."""
+        curves = list(self.curves().values())
+        return (
+            np.concatenate([truth for truth, _ in curves]),
+            np.concatenate([score for _, score in curves]),
+        )
+
+
+def write_plot_data(scored: Scored, folder: Path) -> list[Path]:
     """The CSV files behind `dvc plots`: one row per test sample, then the two curves."""
     folder.mkdir(parents=True, exist_ok=True)
-    is_positive = labels == positive_label
-    fpr, tpr, _ = roc_curve(is_positive, scores)
-    precision, recall, _ = precision_recall_curve(is_positive, scores)
+    truth, scores = scored.pooled()
+    fpr, tpr, _ = roc_curve(truth, scores)
+    precision, recall, _ = precision_recall_curve(truth, scores)
     tables = {
-        "confusion.csv": pd.DataFrame({"actual": labels.to_numpy(), "predicted": predicted}),
+        "confusion.csv": pd.DataFrame(
+            {"actual": scored.labels.to_numpy(), "predicted": scored.predicted}
+        ),
         "roc.csv": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
         "precision_recall.csv": pd.DataFrame({"recall": recall, "precision": precision}),
     }
@@ -72,28 +121,18 @@ def write_plot_data(
     return [folder / name for name in tables]
 
 
-def write_figures(
-    labels: pd.Series, predicted: np.ndarray, scores: np.ndarray, positive_label: str, folder: Path
-) -> list[Path]:
+def write_figures(scored: Scored, folder: Path) -> list[Path]:
     """The confusion matrix, ROC and precision-recall curves as PNG files."""
     matplotlib.use("Agg")  # files only, never a window
     folder.mkdir(parents=True, exist_ok=True)
+    curves = scored.curves()
     paths = []
     for name, draw in {
         "confusion_matrix.png": lambda ax: ConfusionMatrixDisplay.from_predictions(
-            labels, predicted, ax=ax, colorbar=False
+            scored.labels, scored.predicted, labels=scored.classes, ax=ax, colorbar=False
         ),
-        "roc_curve.png": lambda ax: RocCurveDisplay.from_predictions(
-            labels,
-            scores,
-            pos_label=positive_label,
-            name="candidate",
-            ax=ax,
-            plot_chance_level=True,
-        ),
-        "precision_recall_curve.png": lambda ax: PrecisionRecallDisplay.from_predictions(
-            labels, scores, pos_label=positive_label, name="candidate", ax=ax
-        ),
+        "roc_curve.png": lambda ax: draw_roc_curves(ax, curves),
+        "precision_recall_curve.png": lambda ax: draw_precision_recall_curves(ax, curves),
     }.items():
         figure = Figure(figsize=(5, 4), layout="constrained")
         draw(figure.subplots())
@@ -102,34 +141,50 @@ def write_figures(
     return paths
 
 
-def log_evaluation(run: CandidateRun, metrics: dict[str, float], figures: list[Path]) -> None:
-    """Add the test metrics and figures to the candidate's training run."""
+def draw_roc_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    for index, (label, (truth, score)) in enumerate(curves.items()):
+        last = index == len(curves) - 1
+        RocCurveDisplay.from_predictions(truth, score, name=label, ax=ax, plot_chance_level=last)
+
+
+def draw_precision_recall_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    for label, (truth, score) in curves.items():
+        PrecisionRecallDisplay.from_predictions(truth, score, name=label, ax=ax)
+
+
+def log_evaluation(run: CandidateRun, report: dict, figures: list[Path]) -> None:
+    """Add the test metrics, the per-class table and the figures to the candidate's run."""
     client = connect()
+    metrics = {
+        f"{TEST_METRIC_PREFIX}{key}": value
+        for key, value in report.items()
+        if isinstance(value, float)  # not None (an undefined ROC AUC), not the per-class table
+    }
     with tracking_errors():
-        mlflow.log_metrics(
-            {f"{TEST_METRIC_PREFIX}{key}": value for key, value in metrics.items()},
-            run_id=run.run_id,
-        )
+        mlflow.log_metrics(metrics, run_id=run.run_id)
+        client.log_dict(run.run_id, report["per_class"], "evaluation/per_class.json")
         for figure in figures:
             client.log_artifact(run.run_id, str(figure), artifact_path="evaluation")
 
 
 def evaluate(
-    candidate_dir: Path, test_path: Path, target: str, positive_label: str, reports: Reports
-) -> dict[str, float]:
-    """Score the candidate, write the reports and log them to its run; return the metrics."""
+    candidate_dir: Path, test_path: Path, target: str, positive_label: str | None, reports: Reports
+) -> dict:
+    """Score the candidate, write the reports and log them to its run; return metrics.json's
+    document (the headline metrics, then `per_class`)."""
     model, run = read_candidate(candidate_dir)
-    features, labels = read_split(test_path, target)
-    predicted = model.predict(features).astype(str)
-    scores = model.predict_proba(features)[:, positive_column(model.classes_, positive_label)]
-    metrics = compute_metrics(labels, predicted, scores, positive_label)
+    features, labels = read_split(test_path, target, kinds_of(run.features))
+    scored = Scored.of(model, features, labels, positive_label)
+    predicted, classes = scored.predicted, scored.classes
+    metrics = compute_metrics(labels, predicted, scored.probabilities, classes, positive_label)
+    report = {**metrics, "per_class": per_class(labels, predicted, classes)}
 
     reports.metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    reports.metrics_file.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    write_plot_data(labels, predicted, scores, positive_label, reports.plots_dir)
-    figures = write_figures(labels, predicted, scores, positive_label, reports.figures_dir)
-    log_evaluation(run, metrics, figures)
-    return metrics
+    reports.metrics_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_plot_data(scored, reports.plots_dir)
+    figures = write_figures(scored, reports.figures_dir)
+    log_evaluation(run, report, figures)
+    return report
 
 
 @app.command()
@@ -146,7 +201,12 @@ def main(
         data = load_params(params_file).data
         reports = Reports(metrics_file, plots_dir, figures_dir)
         metrics = evaluate(candidate_dir, test_path, data.target, data.positive_label, reports)
-    typer.echo("evaluate: " + ", ".join(f"{key} {value:.3f}" for key, value in metrics.items()))
+    shown = [
+        f"{key} {'n/a' if value is None else f'{value:.3f}'}"
+        for key, value in metrics.items()
+        if key != "per_class"
+    ]
+    typer.echo("evaluate: " + ", ".join(shown))
 
 
 if __name__ == "__main__":

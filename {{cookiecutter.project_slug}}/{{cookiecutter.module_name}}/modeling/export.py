@@ -1,7 +1,8 @@
 """Stage `export`: turn the candidate into an ONNX bundle, check it and register it.
 
-The candidate becomes `model.onnx`, which must agree with scikit-learn on the test split (same
-labels, probabilities within 1e-5) or the stage stops and nothing is registered. Then the
+The candidate becomes `model.onnx`, taking its features as the bundle contract says
+(bundle.onnx_inputs), which must agree with scikit-learn on the test split (same labels,
+probabilities within 1e-5) or the stage stops and nothing is registered. Then the
 candidate's MLflow model becomes a new version of the registered model named by
 `mlflow.registered_model`, tagged with the sha256 of model.onnx, and the bundle (see bundle.py)
 is written to models/candidate_bundle/ and logged to the candidate's run under `bundle/`, where
@@ -19,15 +20,18 @@ import numpy as np
 import pandas as pd
 import typer
 from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 from ..bundle import (
     BundleError,
     BundleMetadata,
+    Feature,
     ModelIdentity,
     OnnxSignature,
     Parity,
+    onnx_inputs,
     write,
 )
 from ..config import (
@@ -45,12 +49,11 @@ from ..params import Params, load_params
 from ..tracking import connect, tracking_errors
 from .candidate import CandidateRun, read_candidate
 from .registry import register
-from .splits import read_split
+from .splits import kinds_of, read_split
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 SIGNATURE = OnnxSignature(
-    input_name="input",
     label_output="label",
     probabilities_output="probabilities",
     # Opsets that ONNX Runtime has run for years, so an older runtime in the service still loads it.
@@ -61,17 +64,35 @@ SIGNATURE = OnnxSignature(
 PROBABILITY_TOLERANCE = 1e-5
 
 
-def to_onnx(model: Pipeline, n_features: int) -> bytes:
-    """The fitted pipeline as an ONNX model: float32 [rows, features] in, labels and
+# How ONNX Runtime finds the words of a text: the pattern of scikit-learn's TfidfVectorizer
+# (a run of two or more Unicode letters, digits or underscores) in RE2's syntax. Left to itself,
+# the converter would use [a-zA-Z0-9_]+, which splits "café" and keeps one-letter words.
+ONNX_WORD_PATTERN = r"[\p{L}\p{N}_]{2,}"
+# ONNX Runtime lowercases text in the locale named in the model; without one the converter writes
+# en_US.UTF-8, which slim images and many machines lack, and then the model does not load.
+ONNX_TEXT_LOCALE = "C.UTF-8"
+
+
+def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
+    """The fitted pipeline as an ONNX model: the inputs of bundle.onnx_inputs in, labels and
     class probabilities (a plain tensor, not a list of maps) out."""
-    classifier = model.steps[-1][1]
+    initial_types = [
+        (item.name, FloatTensorType([None, len(item.features)]))
+        if item.dtype == "float32"
+        else (item.name, StringTensorType([None, 1]))
+        for item in onnx_inputs(features)
+    ]
+    options: dict[int, dict] = {id(model.steps[-1][1]): {"zipmap": False}}
+    for step in model.named_steps["columns"].named_transformers_.values():
+        if isinstance(step, TfidfVectorizer):
+            options[id(step)] = {"locale": ONNX_TEXT_LOCALE, "tokenexp": ONNX_WORD_PATTERN}
     onnx_model = convert_sklearn(
         model,
         # A fixed graph name (the default is a random id): the same model gives the same bytes,
         # so the same sha256, and its identity does not change when it is exported again.
         name="model",
-        initial_types=[(SIGNATURE.input_name, FloatTensorType([None, n_features]))],
-        options={id(classifier): {"zipmap": False}},
+        initial_types=initial_types,
+        options=options,
         target_opset=SIGNATURE.opset,
     )
     outputs = [output.name for output in onnx_model.graph.output]
@@ -83,21 +104,33 @@ def to_onnx(model: Pipeline, n_features: int) -> bytes:
 def check_parity(model: Pipeline, onnx_model: OnnxModel, features: pd.DataFrame) -> Parity:
     """Compare ONNX Runtime with scikit-learn on `features`; BundleError if they differ."""
     # Both get the float32 values the service will send, so only the conversion is compared.
-    rows = features.to_numpy(dtype=np.float32)
-    onnx_labels, onnx_probabilities = onnx_model.predict(rows)
-    same_rows = pd.DataFrame(rows.astype(np.float64), columns=features.columns)
+    same_rows = features.copy()
+    numeric = features.select_dtypes("number").columns
+    same_rows[numeric] = features[numeric].to_numpy(np.float32).astype(np.float64)
+    onnx_labels, onnx_probabilities = onnx_model.predict(
+        list(same_rows.itertuples(index=False, name=None))
+    )
     sklearn_labels = model.predict(same_rows).astype(str)
-    mismatched = int((np.asarray(onnx_labels) != sklearn_labels).sum())
-    difference = float(np.abs(onnx_probabilities - model.predict_proba(same_rows)).max(initial=0))
-    if mismatched or difference > PROBABILITY_TOLERANCE:
+    mismatched = np.asarray(onnx_labels) != sklearn_labels
+    differences = np.abs(onnx_probabilities - model.predict_proba(same_rows)).max(axis=1)
+    difference = float(differences.max(initial=0))
+    if mismatched.any() or difference > PROBABILITY_TOLERANCE:
+        worst = int(np.argmax(differences + mismatched))
         raise BundleError(
-            f"ONNX and scikit-learn disagree on the test split: {mismatched} labels differ, "
-            f"probabilities by up to {difference:.2e} (tolerance {PROBABILITY_TOLERANCE:.0e}); "
-            "nothing was registered"
+            f"ONNX and scikit-learn disagree on the test split: {int(mismatched.sum())} labels "
+            f"differ, probabilities by up to {difference:.2e} (tolerance "
+            f"{PROBABILITY_TOLERANCE:.0e}), most on row {worst} "
+            f"({describe_row(same_rows, worst)}); nothing was registered"
         )
     return Parity(
-        rows=len(rows), max_probability_difference=difference, tolerance=PROBABILITY_TOLERANCE
+        rows=len(features), max_probability_difference=difference, tolerance=PROBABILITY_TOLERANCE
     )
+
+
+def describe_row(frame: pd.DataFrame, index: int) -> str:
+    """A row's values, shortened, for the parity message."""
+    values = [f"{name}={str(value)[:40]!r}" for name, value in frame.iloc[index].items()]
+    return ", ".join(values[:6]) + (", ..." if len(values) > 6 else "")
 
 
 def export(
@@ -105,16 +138,16 @@ def export(
 ) -> BundleMetadata:
     """Convert, check, register and write the candidate's bundle; return its metadata."""
     model, run = read_candidate(candidate_dir)
-    features, _ = read_split(test_path, params.data.target)
-    names = [feature.name for feature in run.features]
-    if list(features.columns) != names:
-        raise BundleError(f"{test_path} does not have the candidate's features {names}")
-    onnx_bytes = to_onnx(model, len(names))
-    parity = check_parity(model, OnnxModel(onnx_bytes, SIGNATURE), features)
+    features, _ = read_split(test_path, params.data.target, kinds_of(run.features))
+    onnx_bytes = to_onnx(model, run.features)
+    parity = check_parity(
+        model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(run.features)), features
+    )
 
     try:
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        report = json.loads(metrics_file.read_text(encoding="utf-8"))
+        metrics = {key: value for key, value in report.items() if key != "per_class"}
+    except (OSError, ValueError, AttributeError) as error:
         raise BundleError(f"cannot read {metrics_file} ({error}): run `evaluate` first") from None
 
     sha256 = hashlib.sha256(onnx_bytes).hexdigest()
@@ -141,7 +174,7 @@ def build_metadata(
     model: Pipeline,
     params: Params,
     parity: Parity,
-    metrics: dict[str, float],
+    metrics: dict[str, float | None],
 ) -> BundleMetadata:
     """metadata.json of the candidate's bundle."""
     return BundleMetadata(

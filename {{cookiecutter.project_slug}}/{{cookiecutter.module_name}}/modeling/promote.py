@@ -7,10 +7,11 @@ name the same model (same version, run id and model.onnx hash). The rules, in or
 1. If the alias and models/bundle disagree (an interrupted promotion, a git rollback, a teammate's
    promotion on another branch), the stage stops and says how to reconcile them.
 2. The candidate's bundle and the champion's are scored alike: ONNX Runtime on today's test split.
-3. The candidate must reach every `gate.min_*` threshold, or the stage fails and nothing moves.
+3. The candidate must reach every `gate.minimum`, or the stage fails and nothing moves.
 4. It replaces the champion only with a strictly better `gate.compare_on` score: a tie keeps the
-   champion. A champion that cannot be scored on today's data (its features changed) or that
-   this MLflow store does not know (a new or reset store) yields to a candidate at least as good.
+   champion. A champion that cannot be scored on today's data (its features or classes changed,
+   or its bundle has the format of an earlier version of the project) or that this MLflow store
+   does not know (a new or reset store) yields to a candidate at least as good.
 5. In a `dvc exp run` experiment the verdict is recorded and nothing moves; only a project with
    no model yet gets the candidate's bundle in models/bundle (the experiment's own output), never
    the alias, which moves when the experiment is applied and promoted.
@@ -22,6 +23,7 @@ in models/bundle; `check` only tells whether they agree (`make pipeline` runs it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +31,16 @@ import typer
 from mlflow import MlflowClient
 from pydantic import BaseModel
 
-from ..bundle import METADATA_FILE, BundleError, BundleMetadata, ModelIdentity, install
+from ..bundle import (
+    FORMAT_VERSION,
+    METADATA_FILE,
+    BundleError,
+    BundleMetadata,
+    ModelIdentity,
+    install,
+    read_document,
+    read_identity,
+)
 from ..bundle import read_verified as read_bundle
 from ..config import (
     BUNDLE_DIR,
@@ -46,8 +57,8 @@ from ..inference import OnnxModel, load
 from ..params import GateParams, Params, load_params
 from ..tracking import connect
 from . import registry
-from .scoring import compute_metrics, positive_column
-from .splits import read_split
+from .scoring import compute_metrics
+from .splits import SplitError, features_and_labels, kinds_of, read_frame
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 
@@ -63,29 +74,39 @@ class Promotion(BaseModel):
     champion_before: ModelIdentity | None
     champion_after: ModelIdentity | None
     compare_on: str
-    candidate_metrics: dict[str, float]
-    champion_metrics: dict[str, float] | None
+    candidate_metrics: dict[str, float | None]
+    champion_metrics: dict[str, float | None] | None
     passed_thresholds: bool
     promoted: bool
     experiment: str | None
     reasons: list[str]
 
 
-def served_bundle(bundle_dir: Path) -> BundleMetadata | None:
-    """The served bundle's metadata, None before the first promotion."""
+@dataclass(frozen=True)
+class Served:
+    """The model in models/bundle: which it is, and its metadata when this version of the
+    project reads its format (None: a bundle of an earlier version, which is never scored)."""
+
+    identity: ModelIdentity
+    metadata: BundleMetadata | None
+
+
+def served_bundle(bundle_dir: Path) -> Served | None:
+    """The served bundle, None before the first promotion."""
     if not (bundle_dir / METADATA_FILE).exists():
         return None
     try:
-        return read_bundle(bundle_dir)
+        identity = read_identity(bundle_dir)
+        if read_document(bundle_dir).get("format_version") != FORMAT_VERSION:
+            return Served(identity, None)
+        return Served(identity, read_bundle(bundle_dir))
     except BundleError as error:
         raise BundleError(
             f"{error}; restore it with `dvc checkout {display_path(bundle_dir)}`"
         ) from None
 
 
-def check_in_sync(
-    client: MlflowClient, name: str, served: BundleMetadata | None, bundle_dir: Path
-) -> bool:
+def check_in_sync(client: MlflowClient, name: str, served: Served | None, bundle_dir: Path) -> bool:
     """Raise OutOfSyncError if the alias names another model than models/bundle; return
     whether this store knows the served model."""
     alias = registry.champion(client, name)
@@ -107,33 +128,54 @@ def check_in_sync(
 
 
 def score(
-    metadata: BundleMetadata, model: OnnxModel, test: pd.DataFrame, labels: pd.Series, positive: str
-) -> dict[str, float] | None:
-    """A bundle's metrics on the test split, None if it cannot read today's data."""
-    if not set(metadata.feature_names) <= set(test.columns) or positive not in metadata.classes:
+    metadata: BundleMetadata,
+    model: OnnxModel,
+    test: pd.DataFrame,
+    target: str,
+    positive: str | None,
+) -> dict[str, float | None] | None:
+    """A bundle's metrics on the test split, None if it cannot read today's data (its features
+    changed) or does not know today's classes."""
+    try:
+        features, labels = features_and_labels(test, target, kinds_of(metadata.features))
+    except SplitError:
         return None
-    predicted, probabilities = model.predict(test[metadata.feature_names].to_numpy("float32"))
-    scores = probabilities[:, positive_column(metadata.classes, positive)]
-    return compute_metrics(labels, predicted, scores, positive)
+    unknown_classes = set(labels) - set(metadata.classes)
+    if unknown_classes or (positive is not None and positive not in metadata.classes):
+        return None
+    rows = list(features.itertuples(index=False, name=None))
+    predicted, probabilities = model.predict(rows)
+    return compute_metrics(labels, predicted, probabilities, metadata.classes, positive)
 
 
-def below_thresholds(metrics: dict[str, float], gate: GateParams) -> list[str]:
-    limits = {"accuracy": gate.min_accuracy, "f1": gate.min_f1, "roc_auc": gate.min_roc_auc}
-    return [
-        f"{metric} {metrics[metric]:.4f} is below gate.min_{metric} {limit}"
-        for metric, limit in limits.items()
-        if metrics[metric] < limit
-    ]
+def below_thresholds(metrics: dict[str, float | None], gate: GateParams) -> list[str]:
+    failures = []
+    for metric, limit in gate.minimum.items():
+        value = metrics.get(metric)
+        if value is None:
+            failures.append(
+                f"{metric} is undefined on this test split (a class is missing from it), so "
+                f"gate.minimum.{metric} cannot hold"
+            )
+        elif value < limit:
+            failures.append(f"{metric} {value:.4f} is below gate.minimum.{metric} {limit}")
+    return failures
 
 
 def judge(
-    candidate: dict[str, float], champion: dict[str, float] | None, known: bool, gate: GateParams
+    candidate: dict[str, float | None],
+    champion: dict[str, float | None] | None,
+    known: bool,
+    gate: GateParams,
 ) -> tuple[bool, str]:
     """Whether a candidate that passed the thresholds replaces the champion, and why."""
     key = gate.compare_on
-    if champion is None:
+    mine = candidate.get(key)
+    if mine is None:
+        return False, f"{key} is undefined for the candidate on this test split: nothing moves"
+    theirs = champion.get(key) if champion is not None else None
+    if theirs is None:
         return True, "there is no champion that can be scored on today's test split"
-    mine, theirs = candidate[key], champion[key]
     if mine > theirs:
         return True, f"{key} {mine:.4f} beats the champion's {theirs:.4f}"
     if not known and mine == theirs:
@@ -158,13 +200,13 @@ def promote(candidate_dir: Path, bundle_dir: Path, test_path: Path, params: Para
     client = connect()
     known = check_in_sync(client, name, served, bundle_dir)
 
-    test, labels = read_split(test_path, params.data.target)
-    candidate_metrics = score(candidate, candidate_model, test, labels, positive)
+    test, target = read_frame(test_path), params.data.target
+    candidate_metrics = score(candidate, candidate_model, test, target, positive)
     if candidate_metrics is None:
         raise BundleError(f"the candidate bundle cannot score {test_path}")
     champion_metrics = None
-    if served is not None:
-        champion_metrics = score(served, load(bundle_dir)[1], test, labels, positive)
+    if served is not None and served.metadata is not None:
+        champion_metrics = score(served.metadata, load(bundle_dir)[1], test, target, positive)
 
     experiment = running_experiment()
     failures = below_thresholds(candidate_metrics, gate)
@@ -242,16 +284,16 @@ def check(bundle_dir: Path = BUNDLE_DIR, params_file: Path = PARAMS_FILE) -> Non
 def sync(bundle_dir: Path = BUNDLE_DIR) -> None:
     """Point the champion alias at the model in models/bundle."""
     with reported("champion"):
-        served = read_bundle(bundle_dir)
+        served = read_identity(bundle_dir)
         client = connect()
-        if not registry.is_registered(client, served.identity):
+        if not registry.is_registered(client, served):
             raise OutOfSyncError(
-                f"the MLflow store at {mlflow_tracking_uri()} does not know {served.identity}: "
+                f"the MLflow store at {mlflow_tracking_uri()} does not know {served}: "
                 "retrain so that a registered candidate takes its place: "
                 "`dvc repro --force --downstream train`"
             )
-        registry.set_champion(client, served.identity)
-    typer.echo(f"champion: the alias now names {served.identity}, the model in models/bundle")
+        registry.set_champion(client, served)
+    typer.echo(f"champion: the alias now names {served}, the model in models/bundle")
 
 
 if __name__ == "__main__":

@@ -1,32 +1,85 @@
-"""The processed splits as the modelling stages use them: float features and text labels.
+"""The processed splits as the modelling stages use them: typed features and text labels.
 
 `features` writes data/processed/train.csv and test.csv; `train`, `evaluate`, `export` and
 `promote` read them through `read_split`, so all four see the same columns in the same order and
-the same types.
+with the same types. `train` decides which columns are features, and of which kind, from
+`data.columns` in params.yaml (`feature_kinds`); the later stages take the features the
+candidate or the bundle records. Features come in kind order (numeric, category, text), the order
+of the bundle contract; numeric ones are floats, category and text ones strings (a missing value
+is the empty string).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ..bundle import KINDS, Feature, Kind
 from ..errors import PipelineError
+from ..params import ColumnKind
 
 
 class SplitError(PipelineError):
-    """A processed split is missing or lacks a column."""
+    """A processed split is missing, lacks a column or holds what its kind cannot."""
 
 
-def features_and_labels(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Split a processed frame into float features (in file order) and text labels."""
-    if target not in frame.columns:
-        raise SplitError(f"the label column {target!r} (data.target) is not in the data")
-    return frame.drop(columns=target).astype("float64"), frame[target].astype(str)
+def feature_kinds(
+    columns: Sequence[str], target: str, declared: Mapping[str, ColumnKind]
+) -> dict[str, Kind]:
+    """Each feature column of the data and its kind, in kind order: every column but the target
+    and the ignored ones, numeric unless `data.columns` says otherwise."""
+    unknown = sorted(set(declared) - set(columns))
+    if unknown:
+        raise SplitError(f"data.columns names {unknown}, which the data does not have")
+    kinds = {name: declared.get(name, "numeric") for name in columns if name != target}
+    ordered = {name: kind for wanted in KINDS for name, kind in kinds.items() if kind == wanted}
+    if not ordered:
+        raise SplitError("the data has no feature column: data.columns ignores every one")
+    return ordered  # type: ignore[return-value]  # "ignore" is never a KINDS value
 
 
-def read_split(path: Path, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Features and labels of a split written by the `features` stage."""
+def kinds_of(features: Sequence[Feature]) -> dict[str, Kind]:
+    """The kinds of the features a candidate or a bundle records, in their order."""
+    return {feature.name: feature.kind for feature in features}
+
+
+def features_and_labels(
+    frame: pd.DataFrame, target: str, kinds: Mapping[str, Kind]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Split a processed frame into its features (in the order of `kinds`, typed by kind) and
+    its labels as text."""
+    missing = [name for name in (target, *kinds) if name not in frame.columns]
+    if missing:
+        raise SplitError(f"the data lacks the columns {missing}")
+    features = pd.DataFrame(index=frame.index)
+    for name, kind in kinds.items():
+        column = frame[name]
+        if kind == "numeric":
+            converted = pd.to_numeric(column, errors="coerce")
+            bad = column[converted.isna() & column.notna()]
+            if len(bad):
+                raise SplitError(
+                    f"column {name!r} holds {bad.iloc[0]!r}, which is not a number: declare it "
+                    "in data.columns of params.yaml as category or text (or ignore)"
+                )
+            features[name] = converted.astype("float64")
+        else:
+            features[name] = column.fillna("").astype(str)
+    return features, frame[target].astype(str)
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """A split written by the `features` stage, every column as text (a category of digits,
+    "01", keeps its leading zero; `features_and_labels` makes numbers of the numeric ones)."""
     if not path.is_file():
         raise SplitError(f"{path} is missing: run the `features` stage first (dvc repro)")
-    return features_and_labels(pd.read_csv(path), target)
+    return pd.read_csv(path, dtype=str)
+
+
+def read_split(
+    path: Path, target: str, kinds: Mapping[str, Kind]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Features and labels of a split written by the `features` stage."""
+    return features_and_labels(read_frame(path), target, kinds)

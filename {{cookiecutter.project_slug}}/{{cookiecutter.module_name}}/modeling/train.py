@@ -1,7 +1,10 @@
 """Stage `train`: fit a candidate model on the training split and record it in MLflow.
 
-The model is the scikit-learn pipeline that `build_model` describes from `train` in params.yaml,
-so whoever uses the model gets its preprocessing with it. Fitting runs under CodeCarbon's offline
+The model is the scikit-learn pipeline that `build_model` describes from `train` in params.yaml
+and the kinds of the feature columns (`data.columns`), so whoever uses the model gets its
+preprocessing with it: numeric columns as they are (scaled for logistic regression), category
+columns one-hot encoded (a value unseen in training is ignored), each text column as TF-IDF
+weights of its words and word pairs. Fitting runs under CodeCarbon's offline
 tracker, which appends the energy used and its CO2 equivalent to reports/emissions.csv. MLflow
 receives the parameters, the raw data's hash, the git commit, the training metrics, the emissions
 and the model; models/candidate/ receives the fitted model and run.json, which tells the later
@@ -17,18 +20,21 @@ import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 import typer
 from mlflow.models import infer_signature
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ..bundle import Feature
+from ..bundle import KINDS, CategoryFeature, Feature, Kind, NumericFeature, TextFeature
 from ..config import (
     CANDIDATE_DIR,
     EMISSIONS_FILE,
@@ -42,7 +48,7 @@ from ..errors import PipelineError, reported
 from ..params import Params, TrainParams, load_params
 from ..tracking import connect, owner_tags, tracking_errors
 from .candidate import CandidateRun, write_candidate
-from .splits import read_split
+from .splits import feature_kinds, features_and_labels, read_frame
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -51,25 +57,63 @@ app = typer.Typer(add_completion=False, help=__doc__)
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 
 
-def build_model(params: TrainParams) -> Pipeline:
-    """The untrained pipeline described by the `train` section of params.yaml."""
+def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
+    """The untrained pipeline described by the `train` section of params.yaml, for features of
+    `kinds` (in kind order, as `read_split` gives them)."""
     # ---- TEAM: your model. Add a choice to TrainParams.model in params.py, build it here. ----
     if params.model == "random_forest":
         # Trees need no scaling, and a scaler would make the ONNX export disagree with
         # scikit-learn: ONNX scales in float32 where scikit-learn scales in float64, and a value
         # that lands on the other side of a split threshold changes a tree's vote.
-        forest = RandomForestClassifier(
+        classifier = RandomForestClassifier(
             n_estimators=params.n_estimators,
             max_depth=params.max_depth,
             random_state=params.random_state,
         )
-        steps = [("classifier", forest)]
+        numeric = "passthrough"
     else:
         # Scaled features converge quickly; the higher cap only guards against odd data.
-        regression = LogisticRegression(C=params.C, max_iter=1000, random_state=params.random_state)
-        steps = [("scale", StandardScaler()), ("classifier", regression)]
+        classifier = LogisticRegression(C=params.C, max_iter=1000, random_state=params.random_state)
+        numeric = StandardScaler()
     # ---- end TEAM ----
-    return Pipeline(steps)
+    return Pipeline([("columns", column_transformer(kinds, numeric)), ("classifier", classifier)])
+
+
+def column_transformer(kinds: dict[str, Kind], numeric: Any) -> ColumnTransformer:
+    """Each kind of column turned into numbers. Columns are chosen by position, which is how
+    the ONNX converter finds them in the model's inputs (see bundle.onnx_inputs)."""
+    positions = {kind: [i for i, k in enumerate(kinds.values()) if k == kind] for kind in KINDS}
+    parts: list[tuple[str, Any, Any]] = []
+    if positions["numeric"]:
+        parts.append(("numeric", numeric, positions["numeric"]))
+    if positions["category"]:
+        parts.append(("category", OneHotEncoder(handle_unknown="ignore"), positions["category"]))
+    for position in positions["text"]:
+        # A scalar position: the vectorizer gets the column itself, one text per row.
+        parts.append((f"text_{position}", text_vectorizer(), position))
+    return ColumnTransformer(parts)
+
+
+def text_vectorizer() -> TfidfVectorizer:
+    """TF-IDF of words and word pairs; a word is a run of two or more letters, digits or
+    underscores (Unicode), the pattern ONNX Runtime is given too (modeling/export.py)."""
+    return TfidfVectorizer(ngram_range=(1, 2), max_features=20_000, sublinear_tf=True)
+
+
+def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Feature]:
+    """What training saw of each feature: numeric ranges, category values, text lengths."""
+    described: list[Feature] = []
+    for name, kind in kinds.items():
+        values = features[name]
+        if kind == "numeric":
+            described.append(
+                NumericFeature(name=name, min=float(values.min()), max=float(values.max()))
+            )
+        elif kind == "category":
+            described.append(CategoryFeature(name=name, categories=sorted(values.unique())))
+        else:
+            described.append(TextFeature(name=name, max_length=int(values.str.len().max())))
+    return described
 
 
 def training_metrics(model: Pipeline, features: pd.DataFrame, labels: pd.Series) -> dict:
@@ -171,11 +215,13 @@ def train(
 ) -> tuple[CandidateRun, dict[str, float]]:
     """Fit, measure, log to MLflow and write the candidate folder; return its run and metrics."""
     target = params.data.target
-    features, labels = read_split(train_path, target)
+    frame = read_frame(train_path)
+    kinds = feature_kinds(list(frame.columns), target, params.data.columns)
+    features, labels = features_and_labels(frame, target, kinds)
     data_sha256 = read_data_hash(metadata_path)
     connect(params.mlflow.experiment)  # before fitting: a broken store fails in seconds
 
-    model = build_model(params.train)
+    model = build_model(params.train, kinds)
     measured = fit_with_emissions(
         model,
         features,
@@ -208,10 +254,7 @@ def train(
         data_sha256=data_sha256,
         git_commit=commit,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        features=[
-            Feature(name=name, min=float(values.min()), max=float(values.max()))
-            for name, values in features.items()
-        ],
+        features=describe_features(features, kinds),
     )
     write_candidate(candidate_dir, model, candidate)
     return candidate, metrics

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -38,6 +37,7 @@ from ..config import (
 )
 from ..errors import PipelineError, reported
 from ..inference import load
+from ..modeling.splits import SplitError, features_and_labels, kinds_of
 from ..params import DriftParams, load_params
 from .store import UnreadableLogError, read_recent, shown
 from .summary import DriftSummary, FeatureDrift, Quality, write_summary
@@ -53,7 +53,8 @@ class DriftInputError(PipelineError):
 
 
 def current_from_log(log: Path, features: list[str], window: int) -> tuple[pd.DataFrame, str]:
-    """The `window` most recent logged inputs, with their request ids and predicted labels."""
+    """The `window` most recent logged inputs of the served model's features (in their order),
+    with their request ids and predicted labels."""
     if not log.is_file():
         raise DriftInputError(
             f"no prediction log at {display_path(log)}: serve the model and send it requests "
@@ -67,7 +68,7 @@ def current_from_log(log: Path, features: list[str], window: int) -> tuple[pd.Da
             "service starts a new one"
         ) from None
     logged = [p for p in recent if list(p.inputs) == features]
-    rows = pd.DataFrame([p.inputs for p in logged], columns=features, dtype="float64")
+    rows = pd.DataFrame([p.inputs for p in logged], columns=features)
     rows["request_id"] = [p.request_id for p in logged]
     rows["position"] = [p.position for p in logged]
     rows[PREDICTION] = [p.label for p in logged]
@@ -85,10 +86,21 @@ def with_ground_truth(current: pd.DataFrame, ground_truth: Path) -> pd.DataFrame
     return labelled.rename(columns={"label": TARGET})
 
 
-def predict(frame: pd.DataFrame, bundle_dir: Path, features: list[str]) -> list[str]:
-    """The served model's labels for `frame`."""
+def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
+    """The model's features of `frame`, typed by kind as the pipeline types them."""
+    try:
+        features, _ = features_and_labels(
+            frame.assign(**{metadata.target: ""}), metadata.target, kinds_of(metadata.features)
+        )
+    except SplitError as error:
+        raise DriftInputError(f"{source}: {error}") from None
+    return features
+
+
+def predict(features: pd.DataFrame, bundle_dir: Path) -> list[str]:
+    """The served model's labels for typed features."""
     _, model = load(bundle_dir)
-    labels, _ = model.predict(frame[features].to_numpy(dtype=np.float32))
+    labels, _ = model.predict(list(features.itertuples(index=False, name=None)))
     return labels
 
 
@@ -118,13 +130,21 @@ def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bo
     return features, share, dataset_drift
 
 
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame, features: list[str],
+def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata,
                  params: DriftParams) -> Any:  # fmt: skip
-    """Evidently's data-drift report with its tests (a Snapshot)."""
+    """Evidently's data-drift report with its tests (a Snapshot), each feature tested as its
+    kind: numeric features with `params.method`, categories by their frequencies, texts by a
+    classifier that tries to tell current texts from reference ones (text content drift)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    definition = DataDefinition(numerical_columns=features)
+    features = metadata.feature_names
+    kinds = kinds_of(metadata.features)
+    definition = DataDefinition(
+        numerical_columns=[name for name in features if kinds[name] == "numeric"],
+        categorical_columns=[name for name in features if kinds[name] == "category"],
+        text_columns=[name for name in features if kinds[name] == "text"],
+    )
     preset = DataDriftPreset(
         columns=features,
         drift_share=params.drift_share,
@@ -148,11 +168,14 @@ def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bun
     )
     from evidently.presets import ClassificationPreset
 
+    classes = metadata.classes
     task = (
         BinaryClassification(
-            target=TARGET, prediction_labels=PREDICTION, pos_label=metadata.positive_label
+            target=TARGET,
+            prediction_labels=PREDICTION,
+            pos_label=metadata.positive_label or classes[1],
         )
-        if len(metadata.classes) == 2
+        if len(classes) == 2
         else MulticlassClassification(target=TARGET, prediction_labels=PREDICTION)
     )
     definition = DataDefinition(classification=[task], categorical_columns=[TARGET, PREDICTION])
@@ -188,31 +211,32 @@ def main(
             recent, source = current_from_log(log, features, params.drift.window)
             labelled = with_ground_truth(recent, ground_truth)
         else:
-            recent, source = pd.read_csv(current), f"{display_path(current)}"
-            missing = sorted(set(features) - set(recent.columns))
-            if missing:
-                raise DriftInputError(f"{source} lacks the features {missing}")
+            frame, source = pd.read_csv(current, dtype=str), display_path(current)
+            recent = typed(frame, metadata, source)
             labelled = recent.iloc[0:0]
-            if target in recent:
-                labelled = recent.assign(**{TARGET: recent[target].astype(str)})
-                labelled[PREDICTION] = predict(labelled, bundle_dir, features)
+            if target in frame:
+                labelled = recent.assign(**{TARGET: frame[target].astype(str)})
+                labelled[PREDICTION] = predict(recent, bundle_dir)
         if len(recent) < params.drift.min_rows:
             raise DriftInputError(
-                f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows is "
-                f"{params.drift.min_rows}); send more requests first"
+                f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows in "
+                f"params.yaml is {params.drift.min_rows}); send more requests first, or lower "
+                "drift.min_rows for a smaller data set"
             )
-        training = pd.read_csv(reference)
+        training = typed(pd.read_csv(reference, dtype=str), metadata, display_path(reference))
         typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        snapshot = drift_report(training, recent, features, params.drift)
+        current_features = typed(recent, metadata, source)
+        snapshot = drift_report(training, current_features, metadata, params.drift)
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
         drifts, share, dataset_drift = verdicts(snapshot.dict())
         quality = None
         if len(labelled) >= params.drift.min_rows:
-            test = pd.read_csv(test_file)
+            test = pd.read_csv(test_file, dtype=str)
+            test_features = typed(test, metadata, display_path(test_file))
             test = test.assign(**{TARGET: test[target].astype(str)})
-            test[PREDICTION] = predict(test, bundle_dir, features)
+            test[PREDICTION] = predict(test_features, bundle_dir)
             checked = quality_report(test, labelled, metadata)
             checked.save_html(str(output_dir / "quality.html"))
             checked.save_json(str(output_dir / "quality.json"))

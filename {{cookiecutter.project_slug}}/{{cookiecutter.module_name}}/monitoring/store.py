@@ -4,8 +4,9 @@ The service appends to it through a `PredictionWriter` (api/prediction_log.py); 
 reads the most recent rows with `read_recent`. One row per predicted record: when, the request
 id (to join ground truth that arrives later), the record's place in its request, the model
 version, the inputs, the predicted label and the class probabilities. To keep the service fast,
-inputs and probabilities are stored packed (little-endian float64 as a BLOB, in the order the
-`models` table gives for that model version): `read_recent` unpacks them into dicts.
+numeric inputs and probabilities are stored packed (little-endian float64 as a BLOB, in the
+order the `models` table gives for that model version), and category and text inputs, when the
+model has any, as a JSON array in `texts`: `read_recent` unpacks them into dicts.
 
 Safe under several workers and restarts: the file is in WAL mode, where readers never block the
 writer and each process's writer waits its turn for the lock (up to `busy_timeout` seconds);
@@ -39,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS models (
         version INTEGER PRIMARY KEY,
         features TEXT NOT NULL,
+        numeric INTEGER NOT NULL,
         classes TEXT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS predictions (
@@ -55,6 +58,7 @@ SCHEMA = (
         position INTEGER NOT NULL,
         model_version INTEGER NOT NULL,
         inputs BLOB NOT NULL,
+        texts TEXT,
         label TEXT NOT NULL,
         probabilities BLOB NOT NULL
     )""",
@@ -63,15 +67,15 @@ SCHEMA = (
 # Python's lock (the GIL), which the writer must then take back from the thread that answers
 # requests; each time costs that thread (measured against a thread standing in for it, at 2,500
 # rows a second: 100 statements a second cost it 20%, 10 cost 5%, one 3%). So a flush is one
-# statement of up to 4,000 rows (28,000 values, under SQLite's default limit of 32,766; `_write`
+# statement of up to 4,000 rows (32,000 values, under SQLite's default limit of 32,766; `_write`
 # keeps to the limit of the SQLite it runs on), where `executemany` would be one a row.
-COLUMNS = "logged_at, request_id, position, model_version, inputs, label, probabilities"
-ROW_VALUES = 7
+COLUMNS = "logged_at, request_id, position, model_version, inputs, texts, label, probabilities"
+ROW_VALUES = 8
 ROWS_PER_INSERT = 4000
 
 
 def insert_statement(rows: int) -> str:
-    """INSERT of `rows` rows, each as (?, ?, ?, ?, ?, ?, ?)."""
+    """INSERT of `rows` rows, each as (?, ?, ?, ?, ?, ?, ?, ?)."""
     row = "(" + ", ".join("?" * ROW_VALUES) + ")"
     return f"INSERT INTO predictions ({COLUMNS}) VALUES " + ", ".join([row] * rows)
 
@@ -98,6 +102,11 @@ class LoggedModel:
     version: int
     features: tuple[str, ...]
     classes: tuple[str, ...]
+    numeric: int | None = None  # how many of the features, first in order, are numbers; None: all
+
+    @property
+    def numeric_count(self) -> int:
+        return len(self.features) if self.numeric is None else self.numeric
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ class LoggedPrediction:
     request_id: str
     position: int  # the record's index in its request: 0 for /predict
     model_version: int
-    inputs: Mapping[str, float]  # feature -> value, as the client sent it
+    inputs: Mapping[str, float | str]  # feature -> value, as the client sent it
     label: str
     probabilities: Mapping[str, float]
 
@@ -147,7 +156,7 @@ class PredictionWriter:
         self.retention_days = retention_days
         self.on_write = on_write or (lambda count: None)
         self.on_drop = on_drop or (lambda reason, count: None)
-        self._inputs = struct.Struct(f"<{len(model.features)}d")
+        self._inputs = struct.Struct(f"<{model.numeric_count}d")
         self._probabilities = struct.Struct(f"<{len(model.classes)}d")
         self._pending: collections.deque[list] = collections.deque()  # one list a request
         self._wake = threading.Event()
@@ -159,7 +168,7 @@ class PredictionWriter:
         self._thread.start()
 
     def submit(
-        self, request_id: str, records: Sequence[tuple[Sequence[float], str, Sequence[float]]]
+        self, request_id: str, records: Sequence[tuple[Sequence[Any], str, Sequence[float]]]
     ) -> None:
         """Queue one request's predictions: (inputs in feature order, label, probabilities in
         class order) for each record. When the queue is full, they are dropped."""
@@ -168,6 +177,8 @@ class PredictionWriter:
             return
         now, version = time.time(), self.model.version
         pack_inputs, pack_probabilities = self._inputs.pack, self._probabilities.pack
+        count = self.model.numeric_count
+        strings = count < len(self.model.features)
         values: list = []  # the rows' values one after the other, as the INSERT binds them
         for position, (inputs, label, probabilities) in enumerate(records):
             values += (
@@ -175,7 +186,8 @@ class PredictionWriter:
                 request_id,
                 position,
                 version,
-                pack_inputs(*inputs),
+                pack_inputs(*inputs[:count]) if strings else pack_inputs(*inputs),
+                json.dumps(inputs[count:], ensure_ascii=False) if strings else None,
                 label,
                 pack_probabilities(*probabilities),
             )
@@ -254,10 +266,20 @@ class PredictionWriter:
             with connection:
                 for statement in SCHEMA:
                     connection.execute(statement)
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
+                if "texts" not in columns:  # a log that an earlier version of the service wrote
+                    raise sqlite3.DatabaseError(
+                        "it was written by an earlier version of the service: move it away"
+                    )
                 model = self.model
                 connection.execute(
-                    "INSERT OR REPLACE INTO models VALUES (?, ?, ?)",
-                    (model.version, json.dumps(model.features), json.dumps(model.classes)),
+                    "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
+                    (
+                        model.version,
+                        json.dumps(model.features),
+                        model.numeric_count,
+                        json.dumps(model.classes),
+                    ),
                 )
                 if self.retention_days:
                     cutoff = time.time() - self.retention_days * 86_400
@@ -297,8 +319,10 @@ def read_recent(path: Path, limit: int) -> list[LoggedPrediction]:
             if not {"models", "predictions"} <= tables:
                 return []  # created by a writer that has not written yet
             models = {
-                version: (json.loads(features), json.loads(classes))
-                for version, features, classes in connection.execute("SELECT * FROM models")
+                version: (json.loads(features), numeric, json.loads(classes))
+                for version, features, numeric, classes in connection.execute(
+                    "SELECT version, features, numeric, classes FROM models"
+                )
             }
             rows = connection.execute(
                 f"SELECT {COLUMNS} FROM predictions ORDER BY id DESC LIMIT ?",
@@ -307,16 +331,20 @@ def read_recent(path: Path, limit: int) -> list[LoggedPrediction]:
     except (sqlite3.Error, ValueError) as error:  # ValueError: JSON or columns not ours
         raise UnreadableLogError(str(error)) from None
     found = []
-    for when, request_id, position, version, inputs, label, probabilities in reversed(rows):
+    for when, request_id, position, version, inputs, texts, label, probabilities in reversed(rows):
         try:
-            features, classes = models[version]
+            features, numeric, classes = models[version]
+            numbers, strings = unpack(inputs), json.loads(texts) if texts else []
+            if len(numbers) != numeric:
+                raise ValueError("its numbers are not the model's numeric features")
+            values = [*numbers, *strings]
             found.append(
                 LoggedPrediction(
                     logged_at=when,
                     request_id=request_id,
                     position=position,
                     model_version=version,
-                    inputs=dict(zip(features, unpack(inputs), strict=True)),
+                    inputs=dict(zip(features, values, strict=True)),
                     label=label,
                     probabilities=dict(zip(classes, unpack(probabilities), strict=True)),
                 )

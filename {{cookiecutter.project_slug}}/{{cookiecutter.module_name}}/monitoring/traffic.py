@@ -2,11 +2,13 @@
 
 Sends /predict requests built from rows drawn at random from the processed data (both splits,
 so "normal" traffic looks like the training data): `--normal` of them as they are, then
-`--shifted` with every other feature multiplied by `--shift` (kept inside its training range, as
-a recalibrated instrument would read), then `--out-of-range` with one value far outside it, which
-the service rejects with 422. (A few rows of the data may be outside the accepted range already:
-they are rejected too.) Each request carries an X-Request-ID, and the true label of its row
-goes to the ground-truth CSV under that id, as labels that arrive later would: `make drift` then
+`--shifted` with every other numeric feature multiplied by `--shift` (kept inside its training
+range, as a recalibrated instrument would read), every other category feature set to one value
+and words added to each text, then `--out-of-range` with one numeric value far outside its range,
+which the service rejects with 422. (A few rows of the data may be outside the accepted range
+already: they are rejected too.) Each request carries an X-Request-ID, and the true label of its
+row goes to the ground-truth CSV under that id as soon as the service answers, as labels that
+arrive later would: `make drift` then
 reports the fall in accuracy next to the drift. Afterwards, Prometheus and the dashboard show the
 traffic, the predictions by class and the out-of-range values; `make drift` finds the drift.
 
@@ -15,6 +17,7 @@ Only the standard library: it runs wherever the project is installed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import random
@@ -22,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -83,52 +87,95 @@ class Service:
             return error.code, None
 
 
-def shifted(record: dict[str, float], ranges: dict[str, tuple[float, float]], factor: float,
-            ) -> dict[str, float]:  # fmt: skip
-    """Every other feature multiplied by `factor`, kept inside its training range."""
+# What the shifted phase appends to a text feature: words the training data is unlikely to hold.
+SHIFTED_TEXT = " (forwarded from the new intake form, translated automatically)"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The served model's features, from its /model answer: numeric ones with their training
+    ranges, category ones with their values, and the text ones."""
+
+    numeric: dict[str, tuple[float, float]]
+    categories: dict[str, list[str]]
+    texts: list[str]
+
+    @classmethod
+    def of(cls, model: dict[str, Any]) -> Inputs:
+        features = model["features"]
+        return cls(
+            numeric={f["name"]: (f["min"], f["max"]) for f in features if f["kind"] == "numeric"},
+            categories={f["name"]: f["categories"] for f in features if f["kind"] == "category"},
+            texts=[f["name"] for f in features if f["kind"] == "text"],
+        )
+
+    def record(self, row: dict[str, str]) -> dict[str, Any]:
+        """A request body from a CSV row: numbers for numeric features, strings otherwise."""
+        record: dict[str, Any] = {name: float(row[name]) for name in self.numeric}
+        record.update({name: row[name] or "" for name in [*self.categories, *self.texts]})
+        return record
+
+
+def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, Any]:
+    """Every other numeric feature multiplied by `factor`, kept inside its training range; every
+    other category feature set to its last value; every text with words appended."""
     moved = dict(record)
-    for name in list(record)[::2]:
-        low, high = ranges[name]
+    for name in list(inputs.numeric)[::2]:
+        low, high = inputs.numeric[name]
         moved[name] = min(max(record[name] * factor, low), high)
+    for name in list(inputs.categories)[::2]:
+        moved[name] = inputs.categories[name][-1]
+    for name in inputs.texts:
+        moved[name] = record[name] + SHIFTED_TEXT
     return moved
 
 
-def out_of_range(record: dict[str, float], ranges: dict[str, tuple[float, float]],
-                 rng: random.Random) -> dict[str, float]:  # fmt: skip
-    """One feature set ten range widths above its training maximum."""
-    name = rng.choice(list(record))
-    low, high = ranges[name]
+def out_of_range(record: dict[str, Any], inputs: Inputs, rng: random.Random) -> dict[str, Any]:
+    """One numeric feature set ten range widths above its training maximum."""
+    name = rng.choice(list(inputs.numeric))
+    low, high = inputs.numeric[name]
     return {**record, name: high + 10 * (high - low or 1)}
 
 
-def send(service: Service, phase: Phase, records: list[tuple[dict[str, float], str]],
-         rate: float) -> Phase:  # fmt: skip
-    """Send `records` (with their true labels) at `rate` requests per second (0: at once)."""
+def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str]],
+         rate: float, ground_truth: Path) -> Phase:  # fmt: skip
+    """Send `records` (with their true labels) at `rate` requests per second (0: at once);
+    the true label of each answered one goes to `ground_truth` at once, so a run stopped
+    half-way (Ctrl-C, a service that died) keeps the labels of what was answered."""
     start = time.monotonic()
-    for index, (record, label) in enumerate(records):
-        if rate > 0:
-            time.sleep(max(0.0, start + index / rate - time.monotonic()))
-        request_id = uuid.uuid4().hex
-        status, predicted = service.predict(record, request_id)
-        if status == 200:
-            phase.answered += 1
-            phase.correct += predicted == label
-            phase.labels.append((request_id, 0, label))
-        elif status == 422:
-            phase.rejected += 1
-        else:
-            raise PipelineError(f"{service.url}/predict answered {status}")
+    with ground_truth_writer(ground_truth) as write:
+        for index, (record, label) in enumerate(records):
+            if rate > 0:
+                time.sleep(max(0.0, start + index / rate - time.monotonic()))
+            request_id = uuid.uuid4().hex
+            status, predicted = service.predict(record, request_id)
+            if status == 200:
+                phase.answered += 1
+                phase.correct += predicted == label
+                phase.labels.append((request_id, 0, label))
+                write((request_id, 0, label))
+            elif status == 422:
+                phase.rejected += 1
+            else:
+                raise PipelineError(f"{service.url}/predict answered {status}")
     return phase
 
 
-def append_ground_truth(path: Path, labels: list[tuple[str, int, str]]) -> None:
+@contextlib.contextmanager
+def ground_truth_writer(path: Path) -> Iterator[Callable[[tuple[str, int, str]], None]]:
+    """A function appending one row to the ground-truth CSV (with its header if new)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.is_file()
     with path.open("a", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         if new:
             writer.writerow(GROUND_TRUTH_COLUMNS)
-        writer.writerows(labels)
+
+        def write(row: tuple[str, int, str]) -> None:
+            writer.writerow(row)
+            handle.flush()
+
+        yield write
 
 
 @app.command()
@@ -138,7 +185,9 @@ def main(
     shifted_count: Annotated[
         int, typer.Option("--shifted", min=0, help="Requests that drifted")
     ] = 300,
-    shift: Annotated[float, typer.Option(help="Factor on every other feature, shifted")] = 1.5,
+    shift: Annotated[
+        float, typer.Option(help="Factor on every other numeric feature, shifted")
+    ] = 1.5,
     out_of_range_count: Annotated[
         int, typer.Option("--out-of-range", min=0, help="Requests the service must reject")
     ] = 5,
@@ -150,48 +199,50 @@ def main(
     """Send normal, then shifted traffic, and record the true labels."""
     with reported("simulate-traffic"):
         service = Service(url)
-        metadata = service.get("/model")
-        ranges = {f["name"]: (f["min"], f["max"]) for f in metadata["features"]}
-        target = metadata["target"]
+        model = service.get("/model")
+        inputs, target = Inputs.of(model), model["target"]
         rows = []
         for path in data or [TRAIN_FILE, TEST_FILE]:
             try:
                 with path.open(encoding="utf-8", newline="") as handle:
                     rows += [
-                        ({name: float(row[name]) for name in ranges}, str(row[target]))
-                        for row in csv.DictReader(handle)
+                        (inputs.record(row), str(row[target])) for row in csv.DictReader(handle)
                     ]
             except (OSError, KeyError, ValueError) as error:
                 raise PipelineError(
                     f"cannot read the model's features from {path}: {error}"
                 ) from None
+        if not inputs.numeric and out_of_range_count:
+            typer.echo("simulate-traffic: the model has no numeric feature: no out-of-range phase")
+            out_of_range_count = 0
         rng = random.Random(seed)
         total = normal + shifted_count + out_of_range_count
         pace = f"about {total / rate:.0f} s" if rate else "a few seconds"
         typer.echo(f"simulate-traffic: {total} requests to {service.url} ({pace})")
         phases = [
-            send(service, Phase("normal"), rng.choices(rows, k=normal), rate),
+            send(service, Phase("normal"), rng.choices(rows, k=normal), rate, ground_truth),
             send(
                 service,
                 Phase(f"shifted x{shift:g}"),
                 [
-                    (shifted(r, ranges, shift), label)
+                    (shifted(r, inputs, shift), label)
                     for r, label in rng.choices(rows, k=shifted_count)
                 ],
                 rate,
+                ground_truth,
             ),
             send(
                 service,
                 Phase("out of range"),
                 [
-                    (out_of_range(r, ranges, rng), label)
+                    (out_of_range(r, inputs, rng), label)
                     for r, label in rng.choices(rows, k=out_of_range_count)
                 ],
                 rate,
+                ground_truth,
             ),
         ]
         labels = [label for phase in phases for label in phase.labels]
-        append_ground_truth(ground_truth, labels)
     for phase in phases:
         typer.echo(f"simulate-traffic: {phase.line()}")
     typer.echo(
