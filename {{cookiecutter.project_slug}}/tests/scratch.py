@@ -2,7 +2,8 @@
 
 Test support, kept out of the package: `benchmarks/pipeline.py` imports it too.
 
-The copy holds the project's source files (what git tracks or would track), a fresh git and DVC
+The copy holds the project's source files (what git tracks or would track), the data files that
+DVC tracks for them (a team's own table, `dvc add`ed under data/external/), a fresh git and DVC
 repository and its own MLflow store, so running the pipeline there never touches the real data,
 models, runs or champion alias. `run` and `commit` drive it.
 """
@@ -33,7 +34,8 @@ def scratch_copy(destination: Path) -> dict[str, str]:
         text=True,
         check=True,
     ).stdout.splitlines()
-    for name in listed:
+    tracked_by_dvc = [name.removesuffix(".dvc") for name in listed if name.endswith(".dvc")]
+    for name in [*listed, *tracked_by_dvc]:
         source = PROJ_ROOT / name
         if source.is_file() and not name.startswith(".dvc/"):
             (destination / name).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from {{ cookiecutter.module_name }}.bundle import (
 )
 from {{ cookiecutter.module_name }}.config import (
     BUNDLE_ARTIFACT,
+    PROJ_ROOT,
 )
 from {{ cookiecutter.module_name }}.inference import (
     OnnxModel,
@@ -103,6 +107,43 @@ def test_a_model_of_mixed_columns_agrees_with_its_onnx_copy(params, with_train, 
         ("text_note", "tensor(string)"),
     ]
     check_parity(fitted, onnx_model, features)  # raises on any disagreement
+
+
+# Trains and converts a small model of every kind of column; prints its sha256.
+SAME_BYTES = """
+import hashlib, importlib, sys
+sys.path.insert(0, "tests")
+from tables import mixed_frame
+package = sys.argv[1]
+export, splits, train, params = (
+    importlib.import_module(f"{package}.{name}")
+    for name in ("modeling.export", "modeling.splits", "modeling.train", "params")
+)
+frame, data = mixed_frame(rows=120)
+columns = splits.feature_kinds(list(frame.columns), data.target, data.columns)
+features, labels = splits.features_and_labels(frame, data.target, columns)
+forest = params.load_params().train.model_copy(update={"model": "random_forest", "n_estimators": 3})
+model = train.build_model(forest, columns).fit(features, labels)
+onnx = export.to_onnx(model, train.describe_features(features, columns))
+print(hashlib.sha256(onnx).hexdigest())
+"""
+
+
+def test_the_same_model_gives_the_same_bytes_in_every_process():
+    """Its sha256 is the model's identity: Python's hash seed must not change it (a text
+    feature's conversion once listed the ONNX opsets in the order of a set)."""
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", SAME_BYTES, to_onnx.__module__.split(".")[0]],
+            cwd=PROJ_ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "3")
+    }
+    assert len(digests) == 1, digests
 
 
 def test_parity_check_catches_a_different_model(params, data_splits, fitted_model, with_train):

@@ -98,6 +98,12 @@ def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
     outputs = [output.name for output in onnx_model.graph.output]
     if outputs != [SIGNATURE.label_output, SIGNATURE.probabilities_output]:
         raise BundleError(f"the converter produced the outputs {outputs}")
+    # The converter lists the opsets it used in the order of a set of domain names, which
+    # changes with Python's hash seed (with a text feature, measured: one process in two);
+    # sorted, the same model gives the same bytes, so the same sha256, in every process.
+    opsets = sorted(onnx_model.opset_import, key=lambda opset: opset.domain)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(opsets)
     return onnx_model.SerializeToString()
 
 

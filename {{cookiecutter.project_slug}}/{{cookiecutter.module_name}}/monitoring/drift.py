@@ -133,8 +133,9 @@ def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bo
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata,
                  params: DriftParams) -> Any:  # fmt: skip
     """Evidently's data-drift report with its tests (a Snapshot), each feature tested as its
-    kind: numeric features with `params.method`, categories by their frequencies, texts by a
-    classifier that tries to tell current texts from reference ones (text content drift)."""
+    kind: numeric features with `params.method` (by default Evidently's choice for the data's
+    size), categories by their frequencies, texts by a classifier that tries to tell current
+    texts from reference ones (text content drift)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -148,8 +149,8 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bundl
     preset = DataDriftPreset(
         columns=features,
         drift_share=params.drift_share,
-        method=params.method,
-        threshold=params.threshold,
+        num_method=params.method,  # the test of numeric features; the others keep their own
+        num_threshold=params.threshold,
     )
     return Report([preset], include_tests=True).run(
         current_data=Dataset.from_pandas(current[features], data_definition=definition),
