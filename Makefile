@@ -57,13 +57,14 @@ demo: $(VENV_STAMP)
 docs: $(VENV_STAMP)
 	.venv/bin/mkdocs build --strict
 
-# The generated package holds no Jinja (it imports itself relatively): it lints as it is.
+# The generated package and the milestone checker hold no Jinja: they lint as they are.
 PACKAGE_DIR := {{cookiecutter.project_slug}}/{{cookiecutter.module_name}}
+CHECKER := {{cookiecutter.project_slug}}/course/milestones.py
 
 ## Lint the template's own Python, the generated package, and the workflows
 lint: $(VENV_STAMP)
-	.venv/bin/ruff check --config pyproject.toml hooks tests tools src "$(PACKAGE_DIR)"
-	.venv/bin/ruff format --config pyproject.toml --check hooks tests tools src "$(PACKAGE_DIR)"
+	.venv/bin/ruff check --config pyproject.toml hooks tests tools src "$(PACKAGE_DIR)" "$(CHECKER)"
+	.venv/bin/ruff format --config pyproject.toml --check hooks tests tools src "$(PACKAGE_DIR)" "$(CHECKER)"
 	.venv/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 ## Remove build output and caches (keeps .venv)

@@ -170,3 +170,7 @@ def progress(request):
             reporter.write_line(f"    {text}")
 
     return say
+
+
+# The instructor command's team repositories, rendered once for every test file that uses them.
+from instructor_repos import course  # noqa: E402, F401

@@ -7,27 +7,16 @@ in-process; one test runs the installed console script.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
-import pytest
+from instructor_repos import cli, commit_all, copy_team, line_count, rows
 
-from conftest import (
-    OPTION_SETS,
-    TEMPLATE_DIR,
-    path_without_dvc,
-    render,
-    run,
-    template_snapshot,
-)
-from mlops_template.cli import main
+from conftest import TEMPLATE_DIR, run
 
-IDENTITY = ["-c", "user.name=Ann Lee", "-c", "user.email=Ann@Example.edu"]
 # A module no template holds, written by one team and copied by another (names changed).
 OWN_CODE = '''"""Outlier handling for the tabular features."""
 
@@ -65,51 +54,6 @@ def balanced_weights(labels):
     total = sum(counts.values())
     return {label: total / (len(counts) * count) for label, count in counts.items()}
 '''
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A committed template snapshot and three fresh team repositories rendered from it.
-
-    team-a and team-c take the default answers, team-b another option set (another reference).
-    """
-    root = tmp_path_factory.mktemp("course")
-    template = template_snapshot(root / "template" / "mlops-template")
-    answers = {"team-a": "default", "team-b": "cycle-1", "team-c": "default"}
-    (root / "teams").mkdir()
-    teams = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", path_without_dvc())
-        for name, set_id in answers.items():
-            project = render(root / "renders" / name, OPTION_SETS[set_id], template)
-            teams[name] = project.rename(root / "teams" / name)
-    return SimpleNamespace(template=template, teams=teams, cache=root / "cache")
-
-
-def copy_team(course, name: str, destination: Path) -> Path:
-    """A copy of a fresh team repository that a test may change."""
-    return Path(shutil.copytree(course.teams[name], destination / name, symlinks=True))
-
-
-def cli(course, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the command in-process: exit status, stdout, stderr."""
-    status = main([*args, "--cache", str(course.cache)])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def rows(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def line_count(path: Path) -> int:
-    return len(path.read_text(encoding="utf-8").splitlines())
-
-
-def commit_all(repository: Path, message: str, identity: list[str] = IDENTITY) -> None:
-    run(["git", "add", "--all"], cwd=repository)
-    run(["git", *identity, "commit", "--quiet", "--no-verify", "-m", message], cwd=repository)
 
 
 def test_diff_lists_exactly_what_a_team_deleted_edited_added_and_renamed(course, tmp_path, capsys):
@@ -163,10 +107,13 @@ def test_diff_lists_exactly_what_a_team_deleted_edited_added_and_renamed(course,
         ("added", "docs/notes.md", "", "1", "0", ""),
         ("added", "tests/test_area.py", "", "6", "0", ""),
         ("renamed", f"{module}/feature_engineering.py", f"{module}/features.py", "1", "0", "1"),
+        # The pipeline's outputs in reports/: listed, apart from the team's work.
+        ("generated", "reports/extra.json", "", "1", "0", ""),
+        ("generated", "reports/metrics.json", "", "1", "0", ""),
     ]
     [summary] = rows(output / "diff.csv")
-    assert {k: summary[k] for k in ("missing", "modified", "added", "renamed")} == {
-        "missing": "2", "modified": "2", "added": "3", "renamed": "1"
+    assert {k: summary[k] for k in ("missing", "modified", "added", "renamed", "generated")} == {
+        "missing": "2", "modified": "2", "added": "3", "renamed": "1", "generated": "2"
     }  # fmt: skip
     # New lines: non-blank lines of the added files (5 + 1 + 4); then the scored extensions.
     new = (summary["new lines"], summary["new stages"], summary["new tests"])
@@ -175,7 +122,7 @@ def test_diff_lists_exactly_what_a_team_deleted_edited_added_and_renamed(course,
     assert float(summary["extension"]) == 10 / 20 + 5 * 1 + 1 * 2 + 3 * 1
     commit = run(["git", "rev-parse", "HEAD"], cwd=course.template).stdout
     assert summary["reference"] == commit[:12]
-    assert "| team-a | 2 | 2 | 3 | 1 |" in out
+    assert "| team-a | 2 | 2 | 3 | 1 | 2 | 0 |" in out
     assert (output / "diff.md").is_file() and "<table>" in (output / "diff.html").read_text()
 
 
@@ -186,7 +133,7 @@ def test_check_summarises_three_repositories_in_one_run(course, tmp_path, capsys
     bare), and team-c's own checker is broken: the reference's runs, not the team's copy.
     """
     team_c = copy_team(course, "team-c", tmp_path)
-    (team_c / "breast_cancer_diagnosis" / "milestones.py").write_text("raise SystemExit(3)\n")
+    (team_c / "course" / "milestones.py").write_text("raise SystemExit(3)\n")
     commit_all(team_c, "Break our copy of the checker")
     repos = [str(course.teams["team-a"]), f"file://{course.teams['team-b']}", str(team_c)]
     output = tmp_path / "out"
@@ -331,3 +278,126 @@ def test_the_instructor_package_passes_ruff():
     config = ["--no-cache", "--config", "pyproject.toml"]
     run([ruff, "check", *config, "src"], cwd=TEMPLATE_DIR)
     run([ruff, "format", *config, "--check", "src"], cwd=TEMPLATE_DIR)
+
+
+# --- what a team did, apart from what the pipeline and `make setup` wrote ------------------------
+
+PIPELINE_RUN = """
+{marker_start}
+| | |
+|---|---|
+| Registered model | `breast_cancer_diagnosis` version 3 |
+| MLflow run | `{run}` |
+| Classes | 2: benign, malignant (positive: malignant) |
+| Inputs | 30 features: 30 numeric |
+The measured results of the champion on the held-out test split, written by the card stage of
+the pipeline after every promotion, the same for every team that trains on the same data.
+{marker_end}
+"""
+
+
+def run_the_pipeline(team: Path, run_id: str = "a" * 32) -> None:
+    """What committing a pipeline run adds to a repository, as `make setup && make pipeline`
+    would: the cards' measured sections, reports/, .dvcignore, dvc.lock with the promote stage."""
+    card = team / "docs" / "model-card.md"
+    text = card.read_text()
+    start, end = "<!-- pipeline:identity:start -->", "<!-- pipeline:identity:end -->"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    block = PIPELINE_RUN.format(marker_start=start, marker_end=end, run=run_id).strip()
+    card.write_text(before + block + after)
+    champion = {"registered_model": "breast_cancer_diagnosis", "version": 3, "run_id": run_id}
+    (team / "reports" / "promotion.json").write_text(json.dumps({"champion_after": champion}))
+    (team / ".dvcignore").write_text("# Add patterns of files dvc should ignore\n")
+    (team / "dvc.lock").write_text("schema: '2.0'\nstages:\n  promote:\n    cmd: x\n")
+    commit_all(team, "Run the pipeline", ["-c", "user.name=Bot", "-c", "user.email=bot@e.org"])
+
+
+def test_the_pipelines_output_is_nobodys_work_and_nobodys_copy(course, tmp_path, capsys):
+    a, c = copy_team(course, "team-a", tmp_path), copy_team(course, "team-c", tmp_path)
+    for team in (a, c):  # the same data: the same measured sections in both cards
+        run_the_pipeline(team)
+    output = tmp_path / "out"
+    template = ["--template", str(course.template), "-o", str(output)]
+
+    status, _, err = cli(course, capsys, "similar", str(a), str(c), *template)
+    assert status == 0, err
+    assert rows(output / "similar.csv") == []  # not a copy: neither team wrote those lines
+
+    status, _, err = cli(course, capsys, "diff", str(a), *template)
+    assert status == 0, err
+    changes = {(r["change"], r["path"]) for r in rows(output / "diff-files.csv")}
+    assert changes == {
+        ("generated", "docs/model-card.md"),
+        ("generated", ".dvcignore"),
+        ("generated", "reports/promotion.json"),
+    }
+    [summary] = rows(output / "diff.csv")
+    assert (summary["modified"], summary["added"], summary["generated"]) == ("0", "0", "3")
+    assert (summary["lines +"], summary["lines -"]) == ("0", "0")
+
+    # A team member writes in the card, outside the measured sections: that is counted.
+    card = a / "docs" / "model-card.md"
+    card.write_text(card.read_text().replace("## Uses\n", "## Uses\n\nOur own words.\n", 1))
+    commit_all(a, "Write the card's uses")
+    status, _, err = cli(course, capsys, "activity", str(a), "-o", str(output))
+    assert status == 0, err
+    lines = {r["author"]: (r["lines +"], r["lines -"]) for r in rows(output / "activity.csv")}
+    assert lines == {"Bot": ("0", "0"), "Ann Lee": ("2", "0")}
+
+
+def test_check_tells_a_deleted_deliverable_from_an_unfilled_one(course, tmp_path, capsys):
+    """And the MLflow evidence of M2 comes from what a clone holds, with no MLflow store."""
+    deleted, kept = copy_team(course, "team-a", tmp_path), copy_team(course, "team-c", tmp_path)
+    (deleted / "docs" / "problem-statement.md").unlink()
+    commit_all(deleted, "Drop the problem statement")
+    run_the_pipeline(kept)
+    output = tmp_path / "out"
+    status, _, err = cli(course, capsys, "check", str(deleted), str(kept), "--template",
+                         str(course.template), "-o", str(output))  # fmt: skip
+    assert status == 0, err
+    by_team = {r["team"]: r for r in rows(output / "check.csv")}
+    assert by_team["team-a"]["deleted"] == "M1 problem-statement"
+    assert not by_team["team-a"]["first missing"].startswith("M1 problem-statement")
+    assert by_team["team-c"]["deleted"] == "none"
+    assert by_team["team-c"]["first missing"].startswith("M1 problem-statement")
+    tracking = [
+        d for d in rows(output / "check-deliverables.csv")
+        if (d["team"], d["deliverable"]) == ("team-c", "experiments")
+    ]  # fmt: skip
+    assert [(d["status"], d["score"]) for d in tracking] == [("pass", "2")]
+
+
+def test_a_changed_render_in_the_cache_is_rendered_again(course, tmp_path, capsys):
+    """A cached render is checked against its manifest before it is reused: one changed there
+    (here, a checker that gives everyone full marks) is thrown away."""
+    team, cache = str(course.teams["team-a"]), tmp_path / "cache"
+    output = tmp_path / "out"
+    template = ["--template", str(course.template), "-o", str(output)]
+    assert cli(course, capsys, "check", team, *template, cache=cache)[0] == 0
+    honest = rows(output / "check.csv")[0]["total"]
+    [checker] = cache.glob("references/*/*/course/milestones.py")
+    original = checker.read_text()
+    checker.write_text(
+        "import json, sys\nreport = sys.argv[sys.argv.index('--json') + 1]\n"
+        "json.dump({'score': 10, 'max_score': 10, 'milestones': []}, open(report, 'w'))\n"
+    )
+    assert cli(course, capsys, "check", team, *template, cache=cache)[0] == 0
+    assert rows(output / "check.csv")[0]["total"] == honest
+    assert checker.read_text() == original
+
+
+def test_csv_cells_never_start_a_formula_and_the_terminal_gets_no_escapes(course, tmp_path, capsys):
+    team = copy_team(course, "team-a", tmp_path)
+    (team / "docs" / "notes.md").write_text("notes\n")
+    commit_all(
+        team, "=cmd", ["-c", 'user.name==HYPERLINK("http://e.org")', "-c", "user.email=a@e.org"]
+    )
+    (team / "docs" / "more.md").write_text("more\n")
+    commit_all(team, "colour", ["-c", "user.name=\x1b[31mRED\x1b[0m", "-c", "user.email=b@e.org"])
+    output = tmp_path / "out"
+    status, out, err = cli(course, capsys, "activity", str(team), "-o", str(output))
+    assert status == 0, err
+    authors = [r["author"] for r in rows(output / "activity.csv")]
+    assert sorted(authors) == ['\'=HYPERLINK("http://e.org")', "[31mRED[0m"]
+    assert "\x1b" not in out + err + (output / "activity.html").read_text()

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from mlops_template import __version__
+from mlops_template import git as git_module
 from mlops_template.commands import (
     activity_tables,
     check_tables,
@@ -23,15 +24,20 @@ from mlops_template.commands import (
     say,
     similar_tables,
 )
+from mlops_template.errors import ToolError
+from mlops_template.files import COMPARED_BYTES
 from mlops_template.reference import References
-from mlops_template.tables import markdown, write_report
+from mlops_template.tables import clean, markdown, write_report
 
 DESCRIPTION = """\
 Instructor tools for course teams' repositories generated from this template.
 
-Each REPO is a team's clone (a folder) or a git URL (cloned into the cache). For check, diff and
-similar, the reference project is rendered from the answers in the team's .cruft.json, at the
-template commit it records, and the team's repository is compared with it. Tables go to
+Each REPO is a team's clone (a folder) or a git URL (cloned into the cache); @FILE reads one
+REPO per line from FILE (a line is a location, never an option; blank lines and # comments are
+skipped). For check, diff and similar, the reference project is rendered from the instructor's
+template (--template) with the answers in the team's .cruft.json, at the template commit it
+records, and the team's repository is compared with it. Team repositories are untrusted input:
+nothing in them is run, rendered or followed (see docs/instructors.md, Security). Tables go to
 --output as CSV, Markdown and HTML; the summary is printed too.
 """
 EPILOG = """\
@@ -39,6 +45,7 @@ examples:
   mlops-template check teams/*          # how far is each team?
   mlops-template diff teams/team-a      # what did team A change?
   mlops-template similar @teams.txt     # who copied? (a file with one REPO per line)
+  mlops-template check --template https://github.com/org/mlops-template.git teams/*
   mlops-template activity https://github.com/org/team-a.git
 
 exit status: 0 when every repository was processed, 1 when one or more could not be (each
@@ -92,11 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", type=Path, default=default_cache(), metavar="DIR",
         help="clones and reference renders, reused between runs (default: %(default)s)",
     )  # fmt: skip
+    common.add_argument(
+        "--timeout", type=float, default=git_module.TIMEOUT, metavar="SECONDS",
+        help="longest a clone, a git call, a render or the checker may take for one repository "
+        "(default: %(default)g; check --run: at least an hour)",
+    )  # fmt: skip
     reference = argparse.ArgumentParser(add_help=False)
     reference.add_argument(
         "--template", metavar="SOURCE",
         help="the template: a clone or a git URL (default: the clone this command runs from, "
-        "else the template each .cruft.json records)",
+        "else the source it was installed from; never the one a .cruft.json names)",
     )  # fmt: skip
     reference.add_argument(
         "--exact-commit", action="store_true",
@@ -108,10 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--ignore", action="append", default=[], metavar="GLOB",
         help="also leave out these paths (a glob, or a folder), e.g. --ignore 'notebooks/'",
     )  # fmt: skip
+    ignore.add_argument(
+        "--max-file-size", type=float, default=COMPARED_BYTES / 1e6, metavar="MB",
+        help="a team file larger than this is listed as not read (default: %(default)g MB)",
+    )  # fmt: skip
 
     parser = argparse.ArgumentParser(
         prog="mlops-template", description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter, fromfile_prefix_chars="@",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -125,7 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (summary, description) in COMMANDS.items():
         sub[name] = commands.add_parser(
             name, parents=parents[name], help=summary, description=description,
-            fromfile_prefix_chars="@",
         )  # fmt: skip
     sub["check"].add_argument(
         "--run", action="store_true",
@@ -145,10 +160,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def locations(repos: list[str]) -> list[str]:
+    """The repositories given: each argument, or the lines of the file after an `@`."""
+    found = []
+    for repo in repos:
+        if not repo.startswith("@"):
+            found.append(repo)
+            continue
+        try:
+            text = Path(repo[1:]).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ToolError(f"cannot read {repo[1:]}: {error.strerror or error}") from None
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                found.append(line)  # a location, even if it looks like an option
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "similar" and not 0 < args.threshold <= 1:
         say("error: --threshold must be a share between 0 and 1, e.g. 0.5")
+        return 2
+    if args.timeout <= 0 or getattr(args, "max_file_size", 1) <= 0:
+        say("error: --timeout and --max-file-size must be more than 0")
+        return 2
+    git_module.TIMEOUT = args.timeout
+    limit = int(getattr(args, "max_file_size", COMPARED_BYTES / 1e6) * 1e6)
+    try:
+        args.repos = locations(args.repos)
+    except ToolError as error:
+        say(f"error: {error}")
         return 2
     cache, output = args.cache.expanduser().resolve(), args.output.expanduser().resolve()
     try:
@@ -159,16 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mlops-template-") as scratch:
         references = None
         if args.command != "activity":
-            references = References(cache, Path(scratch), args.template, args.exact_commit)
+            try:
+                references = References(cache, Path(scratch), args.template, args.exact_commit)
+            except ToolError as error:
+                say(f"error: {error}")
+                return 2
             say(f"{args.command}: {plural(len(args.repos))}; each reference renders in "
-                "about 2 s (cached by commit afterwards)")  # fmt: skip
+                "about 2 s (cached afterwards)")  # fmt: skip
         entries = open_entries(args.repos, cache, references)
         if args.command == "check":
             tables = check_tables(entries, output, args.run)
         elif args.command == "diff":
-            tables = diff_tables(entries, args.ignore)
+            tables = diff_tables(entries, args.ignore, limit)
         elif args.command == "similar":
-            tables = similar_tables(entries, args.ignore, args.threshold, args.min_overlap)
+            tables = similar_tables(entries, args.ignore, args.threshold, args.min_overlap, limit)
         else:
             tables = activity_tables(entries, args.since)
     warnings = [
@@ -180,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         say(f"error: cannot write the tables into {output}: {error.strerror or error}")
         return 2
-    print(markdown(title, tables[:1], warnings))
+    print(clean(markdown(title, tables[:1], warnings)))
     say("wrote " + ", ".join(str(path) for path in written))
     return 1 if any(e.error for e in entries) else 0
 

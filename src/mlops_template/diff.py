@@ -8,17 +8,29 @@
   counted with repetition, are lines of the team's file. Reference files with fewer than
   SMALL_FILE non-blank lines (an `__init__.py` docstring, a `.gitkeep`) and binary files count
   as renamed only when the content is identical. Each file takes part in one rename at most,
-  best match first.
+  best match first;
+- generated: what the pipeline or `make setup` wrote (sources.is_generated), or a Markdown file
+  whose only differences lie in the sections between pipeline markers; in a file that also has
+  differences of the team's, the lines counted are the team's only;
+- not read: a team file that is a link, not a regular file, or over the size limit (its reason
+  in `note`).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_template.git import git
-from mlops_template.sources import read_text
+from mlops_template.sources import (
+    PIPELINE_BLOCK,
+    Sources,
+    is_generated,
+    read_text_or_none,
+    team_text,
+)
 
 RENAME_THRESHOLD = 0.6
 SMALL_FILE = 3
@@ -28,12 +40,13 @@ SMALL_FILE = 3
 class FileChange:
     """One changed file. `path` is the team's path (the reference's for a missing file)."""
 
-    change: str  # missing | modified | added | renamed
+    change: str  # missing | modified | added | renamed | generated | not read
     path: str
     reference_path: str | None
     added: int | None  # lines; None for a binary file
     removed: int | None
     similarity: float | None = None  # renamed files only
+    note: str = ""
 
 
 @dataclass
@@ -61,7 +74,7 @@ def line_changes(before: Path | None, after: Path | None) -> tuple[int | None, i
 
 def line_count(path: Path) -> int | None:
     """A whole file's lines as `git diff` counts them; None for a binary file."""
-    text = read_text(path)
+    text = read_text_or_none(path)
     if text is None:
         return None
     return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
@@ -69,7 +82,7 @@ def line_count(path: Path) -> int | None:
 
 def content_lines(path: Path) -> Counter | None:
     """Stripped non-blank lines with their counts; None for a binary file."""
-    text = read_text(path)
+    text = read_text_or_none(path)
     if text is None:
         return None
     return Counter(line.strip() for line in text.splitlines() if line.strip())
@@ -101,26 +114,45 @@ def find_renames(missing: dict[str, Path], added: dict[str, Path]) -> list[tuple
     return renames
 
 
-def compare(reference: dict[str, Path], team: dict[str, Path]) -> Comparison:
-    """The comparison of two sets of source files (relative path -> file)."""
-    result = Comparison()
+def team_line_changes(before: Path, after: Path) -> tuple[int, int] | None:
+    """Lines added and removed outside the pipeline's sections, when a side has such sections;
+    None otherwise (or for a binary file)."""
+    texts = [read_text_or_none(before), read_text_or_none(after)]
+    if None in texts or not any(PIPELINE_BLOCK.search(text) for text in texts):
+        return None
+    old, new = (team_text(text).splitlines() for text in texts)  # type: ignore[arg-type]
+    diff = list(difflib.unified_diff(old, new, lineterm="", n=0))[2:]
+    added = sum(1 for line in diff if line.startswith("+"))
+    return added, sum(1 for line in diff if line.startswith("-"))
+
+
+def compare(sources: Sources) -> Comparison:
+    """The comparison of a team's source files with its reference's."""
+    reference, team, result = sources.reference, sources.team, Comparison()
     for relative in sorted(set(reference) & set(team)):
         if reference[relative].read_bytes() == team[relative].read_bytes():
             result.unchanged += 1
             continue
-        added, removed = line_changes(reference[relative], team[relative])
+        own = team_line_changes(reference[relative], team[relative])
+        if is_generated(relative) or own == (0, 0):
+            added, removed = line_changes(reference[relative], team[relative])
+            result.changes.append(FileChange("generated", relative, relative, added, removed))
+            continue
+        added, removed = own or line_changes(reference[relative], team[relative])
         result.changes.append(FileChange("modified", relative, relative, added, removed))
-    missing = {p: f for p, f in reference.items() if p not in team}
+    missing = {p: f for p, f in reference.items() if p not in team and p not in sources.refused}
     extra = {p: f for p, f in team.items() if p not in reference}
     for old, new, score in find_renames(missing, extra):
         added, removed = line_changes(missing.pop(old), extra.pop(new))
         result.changes.append(FileChange("renamed", new, old, added, removed, round(score, 3)))
     for relative, path in missing.items():
-        count = line_count(path)
-        result.changes.append(FileChange("missing", relative, relative, 0, count))
+        change = "generated" if is_generated(relative) else "missing"
+        result.changes.append(FileChange(change, relative, relative, 0, line_count(path)))
     for relative, path in extra.items():
-        count = line_count(path)
-        result.changes.append(FileChange("added", relative, None, count, 0))
-    order = {"missing": 0, "modified": 1, "added": 2, "renamed": 3}
+        change = "generated" if is_generated(relative) else "added"
+        result.changes.append(FileChange(change, relative, None, line_count(path), 0))
+    for relative, reason in sources.refused.items():
+        result.changes.append(FileChange("not read", relative, None, None, None, note=reason))
+    order = {"missing": 0, "modified": 1, "added": 2, "renamed": 3, "generated": 4, "not read": 5}
     result.changes.sort(key=lambda c: (order[c.change], c.path))
     return result

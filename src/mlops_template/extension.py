@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from mlops_template.diff import Comparison
-from mlops_template.sources import read_text
+from mlops_template.sources import notebook_code, read_text_or_none
 
 SOURCE_SUFFIXES = {
     ".py", ".pyi", ".ipynb", ".md", ".rst", ".txt", ".yaml", ".yml", ".toml", ".cfg", ".ini",
@@ -65,22 +64,18 @@ def source_lines(path: Path) -> int:
     """Non-blank lines of a code or text file; of its cells for a notebook; 0 otherwise."""
     if path.suffix not in SOURCE_SUFFIXES and path.name not in SOURCE_NAMES:
         return 0
-    text = read_text(path)
+    text = read_text_or_none(path)
     if text is None:
         return 0
     if path.suffix == ".ipynb":
-        try:
-            cells = json.loads(text).get("cells", [])
-        except (ValueError, AttributeError):
-            return 0
-        text = "\n".join("".join(cell.get("source", [])) for cell in cells)
+        text = notebook_code(text) or ""
     return sum(1 for line in text.splitlines() if line.strip())
 
 
 def stages(dvc_yaml: Path | None) -> set[str]:
     try:
         document = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) if dvc_yaml else {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, RecursionError):
         return set()
     found = document.get("stages") if isinstance(document, dict) else None
     return set(found) if isinstance(found, dict) else set()
@@ -91,7 +86,7 @@ def tests(files: dict[str, Path]) -> Counter:
     for relative, path in files.items():
         name = Path(relative).name
         if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
-            names.update(TEST.findall(read_text(path) or ""))
+            names.update(TEST.findall(read_text_or_none(path) or ""))
     return names
 
 
@@ -99,7 +94,7 @@ def routes(files: dict[str, Path]) -> set[str]:
     found = set()
     for relative, path in files.items():
         if relative.endswith(".py"):
-            text = read_text(path) or ""
+            text = read_text_or_none(path) or ""
             found |= {f"{method.upper()} {route}" for method, route in ROUTE.findall(text)}
     return found
 

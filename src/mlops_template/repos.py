@@ -1,7 +1,10 @@
 """Team repositories: a local path, or a git URL cloned into the cache, and its `.cruft.json`.
 
 Every problem that makes a repository unusable (missing folder, not a git repository, no or a
-broken `.cruft.json`, a clone that fails) raises ToolError with one line saying what to do.
+broken `.cruft.json`, a clone that fails or takes too long) raises ToolError with one line saying
+what to do. `.cruft.json` is read as data, never followed: its `template`, `checkout` and
+`directory` are only compared with the template the instructor uses (reference.py), and its
+answers are checked before any render (answers.py).
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_template.errors import ToolError
+from mlops_template.files import read_text
 from mlops_template.git import git, is_repository_root, is_url
+
+# A .cruft.json holds a few answers: anything larger is not one.
+RECORD_BYTES = 100_000
 
 
 @dataclass(frozen=True)
@@ -37,16 +45,19 @@ class Team:
 
     @property
     def template(self) -> str:
+        """The template source the team's record names (data: never cloned or rendered)."""
         return str(self.record.get("template") or "")
 
     @property
     def commit(self) -> str | None:
-        return self.record.get("commit") or None
+        commit = self.record.get("commit")
+        return commit if isinstance(commit, str) and commit else None
 
     @property
     def skipped(self) -> list[str]:
         """Paths cruft skips (`.cruft.json`'s `skip`): made by the hook, not rendered."""
-        return [str(path) for path in self.record.get("skip") or []]
+        skip = self.record.get("skip")
+        return [str(path) for path in skip] if isinstance(skip, list) else []
 
 
 def display_names(sources: list[str]) -> list[str]:
@@ -69,24 +80,33 @@ def clone(url: str, cache: Path) -> Path:
     if (folder / ".git").is_dir():
         git("fetch", "--quiet", "--prune", "origin", cwd=folder)
         git("reset", "--quiet", "--hard", "origin/HEAD", cwd=folder)
-    else:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        git("clone", "--quiet", url, str(folder))
+        return folder
+    # Cloned beside the cache's copy, renamed when complete: a clone that fails or times out
+    # never leaves half a repository for the next run.
+    partial = folder.with_name(f"{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        git("clone", "--quiet", "--", url, str(partial))
+        partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
 
 
 def read_record(folder: Path) -> dict:
-    path = folder / ".cruft.json"
-    if not path.is_file():
+    if not (folder / ".cruft.json").exists() and not (folder / ".cruft.json").is_symlink():
         raise ToolError(
             "no .cruft.json: the repository was not generated from the template, "
             "or the file was deleted (restore it from the first commit)"
         )
+    text = read_text(folder / ".cruft.json", RECORD_BYTES, ".cruft.json")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ToolError(f".cruft.json cannot be read: {error}") from None
-    context = record.get("context", {}).get("cookiecutter") if isinstance(record, dict) else None
+        record = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ToolError(f".cruft.json cannot be read: {str(error)[:120]}") from None
+    context = record.get("context") if isinstance(record, dict) else None
+    context = context.get("cookiecutter") if isinstance(context, dict) else None
     if not isinstance(context, dict) or "module_name" not in context:
         raise ToolError(".cruft.json records no answers (context.cookiecutter.module_name)")
     return record

@@ -9,7 +9,9 @@ default, 25). Files compared:
 
 - code: .py, .sh, .bash, .sql, .js, .ts, .r, .R, and a notebook's code cells;
 - documents (.md, .rst, .txt): not tokenised, whitespace collapsed and lowercased, runs of
-  DOCUMENT_NOISE (50) characters, so that only sentences copied word for word match.
+  DOCUMENT_NOISE (50) characters, so that only sentences copied word for word match. What the
+  pipeline writes is left out: the cards' sections between pipeline markers, and `reports/`
+  (two teams on the same data get the same measured sections; that is not copying).
 
 A pair of files is reported when the shared fragments cover at least `threshold` of either
 file's own (non-template) content and at least `min_overlap` tokens (characters of the
@@ -21,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_template.sources import read_text
+from mlops_template.sources import is_generated, notebook_code, read_text_or_none, team_text
 
 CODE_SUFFIXES = {".py", ".sh", ".bash", ".sql", ".js", ".ts", ".r", ".R", ".ipynb"}
 DOCUMENT_SUFFIXES = {".md", ".rst", ".txt"}
@@ -63,18 +64,13 @@ def kind(relative: str) -> str | None:
 
 def prepared(relative: str, path: Path) -> str | None:
     """The text copydetect reads: a notebook's code cells; a document normalised."""
-    text = read_text(path)
+    text = read_text_or_none(path)
     if text is None:
         return None
     if relative.endswith(".ipynb"):
-        try:
-            cells = json.loads(text).get("cells", [])
-        except (ValueError, AttributeError):
-            return None
-        code = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
-        return "\n\n".join("".join(cell.get("source", [])) for cell in code)
-    if kind(relative) == "document":
-        return re.sub(r"\s+", " ", text).strip().lower()
+        return notebook_code(text)
+    if kind(relative) == "document":  # what the team wrote: not the pipeline's sections
+        return re.sub(r"\s+", " ", team_text(text)).strip().lower()
     return text
 
 
@@ -115,7 +111,9 @@ class Fingerprinter:
         prints = {}
         for relative, path in team.files.items():
             same = team.reference.get(relative)
-            if kind(relative) is None or (same and same.read_bytes() == path.read_bytes()):
+            if kind(relative) is None or is_generated(relative):
+                continue  # not compared, or written by the pipeline, not the team
+            if same and same.read_bytes() == path.read_bytes():
                 continue
             text = prepared(relative, path)
             if text:
@@ -126,10 +124,12 @@ class Fingerprinter:
         return prints
 
 
-def find_matches(teams: list[TeamSources], threshold: float, min_overlap: int) -> list[Match]:
-    """Pairs of files of different teams over both thresholds, most similar first."""
-    fingerprinter = Fingerprinter([team.reference for team in teams])
-    prints = {(t.name, rel): fp for t in teams for rel, fp in fingerprinter.team(t).items()}
+def find_matches(
+    fingerprinter: Fingerprinter, teams: dict[str, dict], threshold: float, min_overlap: int
+) -> list[Match]:
+    """Pairs of files of different teams over both thresholds, most similar first; `teams`: each
+    team's fingerprints (Fingerprinter.team), in the order of the command line."""
+    prints = {(name, rel): fp for name, found in teams.items() for rel, fp in found.items()}
     holders = defaultdict(list)
     for key, found in prints.items():
         for value in found.hashes:
@@ -139,7 +139,7 @@ def find_matches(teams: list[TeamSources], threshold: float, min_overlap: int) -
         if len(keys) <= COMMON_FRAGMENT:
             for i, a in enumerate(keys):
                 shared.update((a, b) for b in keys[i + 1 :] if a[0] != b[0])
-    order = {team.name: index for index, team in enumerate(teams)}
+    order = {name: index for index, name in enumerate(teams)}
     matches = []
     for a, b in shared:
         a, b = sorted((a, b), key=lambda key: (order[key[0]], key[1]))

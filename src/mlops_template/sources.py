@@ -12,22 +12,32 @@ Not source, so never listed, compared or scored:
 - data and models: in `data/` and `models/` only `.gitkeep` and `.dvc` pointer files count;
 - pipeline outputs: every path the team's `dvc.yaml` declares as an output, metric or plot,
   unless the template ships it (the cards in `docs/` are outputs the team also writes);
-- in `reports/`: only the files the template ships and Markdown the team writes;
 - the paths `.cruft.json` lists under `skip`, and the `--ignore` patterns given.
 
+Generated, so compared apart from what a team wrote (`generated`): whatever is in `reports/` (the
+pipeline writes it), `.dvcignore` (`make setup` writes it), and the sections of a Markdown file
+between `<!-- pipeline:NAME:start -->` and `<!-- pipeline:NAME:end -->` (the `card` stage writes
+them into the cards): `team_text` blanks them out.
+
 On the team's side only files git would track are read: tracked files and untracked ones that
-`.gitignore` does not exclude (`git ls-files --cached --others --exclude-standard`).
+`.gitignore` does not exclude (`git ls-files --cached --others --exclude-standard`), and of those
+only regular files within the size limit: a link, a device or a file over the limit is listed in
+`Sources.refused` with the reason, never read.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from mlops_template.errors import ToolError
+from mlops_template.files import COMPARED_BYTES, read_text, refusal
 from mlops_template.git import git
 
 TOOL_FOLDERS = {
@@ -40,20 +50,44 @@ TOP_OUTPUTS = {
 }  # fmt: skip
 LOCK_FILES = {"uv.lock", "dvc.lock"}
 DATA_FOLDERS = {"data", "models"}
+# What the pipeline and `make setup` write: compared apart from what a team wrote.
+GENERATED_FOLDERS = {"reports"}
+GENERATED_FILES = {".dvcignore"}
+PIPELINE_BLOCK = re.compile(
+    r"(<!-- pipeline:([\w-]+):start -->).*?(<!-- pipeline:\2:end -->)", re.DOTALL
+)
+# dvc.yaml is small: a larger one is not read.
+DVC_YAML_BYTES = 1_000_000
+
+
+def is_generated(relative: str) -> bool:
+    return relative.split("/")[0] in GENERATED_FOLDERS or relative in GENERATED_FILES
+
+
+def team_text(text: str) -> str:
+    """`text` with the sections the pipeline writes (between pipeline markers) emptied."""
+    return PIPELINE_BLOCK.sub(r"\1\3", text)
+
+
+def listing(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def dvc_outputs(dvc_yaml: Path) -> list[str]:
-    """Paths a dvc.yaml declares as outputs, metrics or plots (templated paths left out)."""
+    """Paths a dvc.yaml declares as outputs, metrics or plots (templated paths left out); none
+    when it is missing, damaged or not a regular file."""
     try:
-        document = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        document = yaml.safe_load(read_text(dvc_yaml, DVC_YAML_BYTES, "dvc.yaml")) or {}
+    except (ToolError, yaml.YAMLError, RecursionError):
         return []
-    stages = document.get("stages") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        return []
+    stages = document.get("stages") if isinstance(document.get("stages"), dict) else {}
     entries = []
-    for stage in (stages or {}).values():
+    for stage in stages.values():
         if isinstance(stage, dict):
-            entries += [e for key in ("outs", "metrics", "plots") for e in stage.get(key) or []]
-    entries += document.get("plots") or [] if isinstance(document, dict) else []
+            entries += [e for key in ("outs", "metrics", "plots") for e in listing(stage.get(key))]
+    entries += listing(document.get("plots"))
     paths = []
     for entry in entries:
         names = entry.keys() if isinstance(entry, dict) else [entry]
@@ -93,8 +127,8 @@ class SourceRules:
         parts = relative.split("/")
         if parts[0] in DATA_FOLDERS and not (parts[-1] == ".gitkeep" or relative.endswith(".dvc")):
             return False
-        if parts[0] == "reports" and not relative.endswith(".md"):
-            return False
+        if is_generated(relative):
+            return True  # listed, and compared apart as generated
         return not any(matches(relative, output) for output in self.outputs)
 
 
@@ -112,25 +146,43 @@ def reference_files(reference: Path, patterns: list[str]) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def team_files(team: Path, rules: SourceRules) -> dict[str, Path]:
-    """The team's source files (those git would track): relative POSIX path -> file."""
+@dataclass
+class Sources:
+    """Both sides of a comparison: the reference's files, the team's, and the team's files that
+    were not read (relative path -> why)."""
+
+    reference: dict[str, Path]
+    team: dict[str, Path]
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def team_files(team: Path, rules: SourceRules, limit: int) -> tuple[dict, dict]:
+    """The team's source files (those git would track) and those refused: relative path ->
+    file, relative path -> why it was not read."""
     listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=team)
-    found = {}
+    found, refused = {}, {}
     for relative in sorted(set(filter(None, listed.split("\0")))):
         path = team / relative
-        if path.is_file() and not path.is_symlink() and rules.is_source(relative):
+        if not (path.exists() or path.is_symlink()) or not rules.is_source(relative):
+            continue
+        reason = refusal(path, limit)
+        if reason:
+            refused[relative] = reason
+        else:
             found[relative] = path
-    return found
+    return found, refused
 
 
-def source_pair(reference: Path, team: Path, patterns: list[str]):
-    """Both sides' source files, under the same rules: (reference files, team files)."""
+def source_pair(reference: Path, team: Path, patterns: list[str],
+                limit: int = COMPARED_BYTES) -> Sources:  # fmt: skip
+    """Both sides' source files, under the same rules."""
     ours = reference_files(reference, patterns)
     rules = SourceRules(set(ours), dvc_outputs(team / "dvc.yaml"), patterns)
-    return ours, team_files(team, rules)
+    theirs, refused = team_files(team, rules, limit)
+    return Sources(ours, theirs, refused)
 
 
-def read_text(path: Path) -> str | None:
+def read_text_or_none(path: Path) -> str | None:
     """A file's text, or None for a binary file (a NUL byte, or not UTF-8)."""
     data = path.read_bytes()
     if b"\0" in data[:8192]:
@@ -139,3 +191,18 @@ def read_text(path: Path) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def notebook_code(text: str) -> str | None:
+    """The code cells of a notebook's JSON, joined; None when it is not a readable notebook."""
+    try:
+        cells = json.loads(text).get("cells", [])
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    code = []
+    for cell in listing(cells):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            parts = source if isinstance(source, list) else [source]
+            code.append("".join(part for part in parts if isinstance(part, str)))
+    return "\n\n".join(code)

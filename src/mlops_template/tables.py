@@ -3,14 +3,24 @@
 Each command writes `<command>.csv` (its summary, one row per team or pair), further CSV files
 for its exact lists, and `<command>.md` and `<command>.html` holding every table. The HTML page
 is self-contained (inline style), so it opens offline and can be attached to an email.
+
+Cells hold text from the teams (paths, author names, messages): every cell loses its control
+characters (an escape sequence would recolour or rewrite the instructor's terminal), HTML escapes
+it, and a CSV cell that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`,
+a tab or a carriage return) gets a leading `'`.
 """
 
 from __future__ import annotations
 
 import csv
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Control characters, but the newline of a multi-line cell; and what starts a formula.
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
@@ -32,17 +42,33 @@ class Table:
     note: str = ""
 
 
+def clean(text: str) -> str:
+    """`text` without control characters (newlines kept)."""
+    return CONTROL.sub("", text)
+
+
 def cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return clean(str(value))
+
+
+def csv_cell(value) -> str:
+    """A cell as the CSV files hold it: text never starts a formula for a spreadsheet to run
+    (numbers, negative ones included, stay numbers)."""
+    text = cell(value)
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_START) or text.startswith(FORMULA_START)
+    ):
+        return "'" + text
+    return text
 
 
 def markdown(title: str, tables: list[Table], warnings: list[str]) -> str:
     lines = [f"# {title}", ""]
-    lines += [f"- warning: {warning}" for warning in warnings] + ([""] if warnings else [])
+    lines += [f"- warning: {clean(warning)}" for warning in warnings] + ([""] if warnings else [])
     for table in tables:
         lines += [f"## {table.title}", ""]
         lines += [table.note, ""] if table.note else []
@@ -64,7 +90,7 @@ def html_page(title: str, tables: list[Table], warnings: list[str]) -> str:
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
         f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
     ]
-    parts += [f"<p class='warning'>warning: {escape(w)}</p>" for w in warnings]
+    parts += [f"<p class='warning'>warning: {escape(clean(w))}</p>" for w in warnings]
     for table in tables:
         parts.append(f"<h2>{escape(table.title)}</h2>")
         if table.note:
@@ -93,7 +119,7 @@ def write_report(
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(table.columns)
-            writer.writerows([cell(v) for v in row] for row in table.rows)
+            writer.writerows([csv_cell(v) for v in row] for row in table.rows)
         written.append(path)
     for suffix, render in ((".md", markdown), (".html", html_page)):
         path = output / f"{name}{suffix}"

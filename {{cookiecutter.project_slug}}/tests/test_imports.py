@@ -28,7 +28,6 @@ ALLOWED = {
     f"{PACKAGE}.suite": set(),
     f"{PACKAGE}.features": set(),
     f"{PACKAGE}.card": set(),
-    f"{PACKAGE}.milestones": set(),
     f"{PACKAGE}.inference": {"onnxruntime"},
     f"{PACKAGE}.tracking": {"mlflow"},
     f"{PACKAGE}.modeling.train": {"mlflow"},

@@ -4,8 +4,8 @@ Slow: it runs every stage for real (Great Expectations, MLflow, CodeCarbon, ONNX
 promises of the pipeline: it runs end to end and a re-run with nothing changed does no work; and
 whatever happens next (an experiment and its discard, a forced re-run, corrupt data, a lost
 MLflow store), the registry's `champion` alias and models/bundle name the same model.
-The tests run in file order on one scratch project (conftest.py's `finished_pipeline`, shared
-with test_milestones.py), each starting where the last one stopped.
+The tests run in file order on one scratch project (`finished_pipeline` of the root conftest.py,
+shared with course/test_milestones.py), each starting where the last one stopped.
 """
 
 import hashlib
