@@ -38,6 +38,7 @@ BASE_FILES = {
     "Makefile",
     "README.md",
     "benchmarks/pipeline.py",
+    "benchmarks/support.py",
     "data/external/.gitkeep",
     "data/interim/.gitkeep",
     "data/processed/.gitkeep",

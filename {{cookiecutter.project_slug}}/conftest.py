@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scratch import commit, run, scratch_copy
+from scratch import commit, run
+from support import scratch_copy
 
 
 @pytest.fixture(scope="session")

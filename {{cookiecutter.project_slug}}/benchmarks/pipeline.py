@@ -18,14 +18,11 @@ import time
 from pathlib import Path
 
 import yaml
+from support import scratch_copy
 
 from {{ cookiecutter.module_name }}.config import (
     PROJ_ROOT,
 )
-
-# The scratch copy is test support (tests/scratch.py), shared with this benchmark.
-sys.path.insert(0, str(PROJ_ROOT / "tests"))
-from scratch import scratch_copy
 
 STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
 HEAVY = ("great_expectations", "mlflow", "codecarbon", "skl2onnx", "onnxruntime", "sklearn")

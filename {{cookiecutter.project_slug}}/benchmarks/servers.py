@@ -3,16 +3,18 @@
 `launch` starts a server in its own process group, waits until it is ready, checks one answer
 and warms it up; `load` runs wrk against it once and reads, from /proc, the CPU time and the
 peak memory of its whole process tree (MLflow forks a uvicorn process); `measure` does both for a
-server measured once. Used by benchmarks/serving.py, which decides what to compare and how often.
-Needs wrk (`apt-get install wrk`) and Linux's /proc.
+server measured once; `free_port` and `stop_group` take a port and stop a server's process group
+(the slow tests' tests/served.py uses them too). Used by benchmarks/serving.py, which decides what
+to compare and how often. Needs wrk (`apt-get install wrk`) and Linux's /proc.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -20,25 +22,29 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from statistics import median
 
-# Ports and stopping a server's process group: test support (tests/served.py), shared with the
-# slow tests that start the service.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from served import free_port, stop_group
-
-# What benchmarks/serving.py uses, the ports and process groups of tests/served.py included.
-__all__ = [
-    "Result",
-    "Running",
-    "Server",
-    "free_port",
-    "launch",
-    "load",
-    "measure",
-    "median_result",
-    "stop_group",
-]
-
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop_group(process: subprocess.Popen, seconds: float = 30) -> None:
+    """Stop the process group that `process` leads (uvicorn's workers, MLflow's uvicorn child):
+    SIGTERM, then SIGKILL if it has not exited after `seconds`."""
+    for signal_number, wait in ((signal.SIGTERM, seconds), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            return  # gone already
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 @dataclass

@@ -3,17 +3,13 @@
 Test support, like scratch.py. `Served` starts `uvicorn --factory` on the app factory in a
 process group of its own, `wait` returns once the service answers, and `stop` stops the whole
 group (every worker) and returns what it logged, for the test's messages; `post` sends one JSON
-request and gives its status and body, refusals included. The serving benchmark
-(`benchmarks/servers.py`) takes its ports and stops its servers with `free_port` and `stop_group`
-too.
+request and gives its status and body, refusals included. Ports and process groups are the
+serving benchmark's (`benchmarks/servers.py`): its `free_port` and `stop_group` serve both.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,30 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, stop_group
 
 APP_FACTORY = "{{ cookiecutter.module_name }}.api.main:create_app"
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def stop_group(process: subprocess.Popen, seconds: float = 30) -> None:
-    """Stop the process group that `process` leads (uvicorn's workers, MLflow's uvicorn child):
-    SIGTERM, then SIGKILL if it has not exited after `seconds`."""
-    for signal_number, wait in ((signal.SIGTERM, seconds), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, signal_number)
-        except ProcessLookupError:
-            return  # gone already
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 class Served:

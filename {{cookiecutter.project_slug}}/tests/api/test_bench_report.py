@@ -3,11 +3,8 @@ missed on the median of its rounds, and a warning where one run cannot tell."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from report import Target, report
 from servers import Result
 
