@@ -10,9 +10,11 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
@@ -69,10 +71,13 @@ def option_matrix() -> dict[str, dict]:
 
 OPTION_SETS = option_matrix()
 # Beyond the cycle: the longest names the hooks accept, with both optional parts of the service
-# (the cache and monitoring) at once.
+# (the cache and monitoring) at once; and text answers holding quotes, a colon, an emoji and a
+# backslash, which every file must escape for its kind (tests/test_text_answers.py).
 LONGEST_SLUG = "hospital-readmission-risk-from-discharge-summaries-for-the-cours"
+ODD_TEXT = 'Team "Q": Rocket \N{ROCKET} \\ Lab'
 COMBINED_SETS = {
-    "long-names": {**OPTION_SETS["default"], "project_slug": LONGEST_SLUG, "use_redis_cache": True}
+    "long-names": {**OPTION_SETS["default"], "project_slug": LONGEST_SLUG, "use_redis_cache": True},
+    "odd-text": {**OPTION_SETS["default"], "project_name": ODD_TEXT, "author_name": ODD_TEXT},
 }
 ALL_SETS = {**OPTION_SETS, **COMBINED_SETS}
 
@@ -114,6 +119,19 @@ def text_files(project: Path):
             yield path, path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             yield path, None
+
+
+def parses(path: Path, text: str) -> bool:
+    """Parse a YAML, TOML or JSON file, raising on a syntax error; False for any other kind."""
+    if path.suffix in {".yml", ".yaml"}:
+        yaml.safe_load(text)
+    elif path.suffix == ".toml":
+        tomllib.loads(text)
+    elif path.suffix == ".json":
+        json.loads(text)
+    else:
+        return False
+    return True
 
 
 def template_snapshot(destination: Path) -> Path:
