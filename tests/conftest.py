@@ -134,12 +134,15 @@ def parses(path: Path, text: str) -> bool:
     return True
 
 
+# What a copy of the template leaves out: git, virtualenvs, build output and caches.
+TEMPLATE_COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", ".tools", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
 def template_snapshot(destination: Path) -> Path:
     """A git repository holding the template's current files, for cruft's clone-based commands."""
-    ignored = shutil.ignore_patterns(
-        ".git", ".venv", ".tools", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
-    )
-    shutil.copytree(TEMPLATE_DIR, destination, ignore=ignored)
+    shutil.copytree(TEMPLATE_DIR, destination, ignore=TEMPLATE_COPY_IGNORE)
     for command in (
         ["git", "init", "--quiet", "--initial-branch=main"],
         ["git", "add", "--all"],
