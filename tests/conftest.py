@@ -11,9 +11,11 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
@@ -70,10 +72,13 @@ def option_matrix() -> dict[str, dict]:
 
 OPTION_SETS = option_matrix()
 # Beyond the cycle: the longest names the hooks accept, with both optional parts of the service
-# (the cache and monitoring) at once.
+# (the cache and monitoring) at once; and text answers holding quotes, a colon, an emoji and a
+# backslash, which every file must escape for its kind (tests/test_text_answers.py).
 LONGEST_SLUG = "hospital-readmission-risk-from-discharge-summaries-for-the-cours"
+ODD_TEXT = 'Team "Q": Rocket \N{ROCKET} \\ Lab'
 COMBINED_SETS = {
-    "long-names": {**OPTION_SETS["default"], "project_slug": LONGEST_SLUG, "use_redis_cache": True}
+    "long-names": {**OPTION_SETS["default"], "project_slug": LONGEST_SLUG, "use_redis_cache": True},
+    "odd-text": {**OPTION_SETS["default"], "project_name": ODD_TEXT, "author_name": ODD_TEXT},
 }
 ALL_SETS = {**OPTION_SETS, **COMBINED_SETS}
 
@@ -117,12 +122,28 @@ def text_files(project: Path):
             yield path, None
 
 
+def parses(path: Path, text: str) -> bool:
+    """Parse a YAML, TOML or JSON file, raising on a syntax error; False for any other kind."""
+    if path.suffix in {".yml", ".yaml"}:
+        yaml.safe_load(text)
+    elif path.suffix == ".toml":
+        tomllib.loads(text)
+    elif path.suffix == ".json":
+        json.loads(text)
+    else:
+        return False
+    return True
+
+
+# What a copy of the template leaves out: git, virtualenvs, build output and caches.
+TEMPLATE_COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", ".tools", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
 def template_snapshot(destination: Path) -> Path:
     """A git repository holding the template's current files, for cruft's clone-based commands."""
-    ignored = shutil.ignore_patterns(
-        ".git", ".venv", ".tools", "build", "site", "__pycache__", ".pytest_cache", ".ruff_cache"
-    )
-    shutil.copytree(TEMPLATE_DIR, destination, ignore=ignored)
+    shutil.copytree(TEMPLATE_DIR, destination, ignore=TEMPLATE_COPY_IGNORE)
     for command in (
         ["git", "init", "--quiet", "--initial-branch=main"],
         ["git", "add", "--all"],

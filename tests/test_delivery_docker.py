@@ -44,6 +44,9 @@ pytest_plugins = ["docker_fixtures"]
 
 TEMPLATE_UV = Path(sys.executable).parent / "uv"  # the template venv's own uv
 IMAGE_LIMIT_MB = 300
+# The official python:3.11-slim, which a team's `make image` builds on, weighs about 130 MB:
+# what the project adds must fit beside it too, whatever the local base here weighs.
+SLIM_BASE_MB = 130
 DEFAULT = OPTION_SETS["default"]
 STACK = {**DEFAULT, "use_redis_cache": True, "mlflow_backend": "postgresql", "use_kubernetes": True}
 
@@ -194,10 +197,14 @@ def image(default_project, docker_engine):
 
 
 def test_image_is_small_and_runs_as_an_unprivileged_user(image, docker_engine):
+    """At most 300 MB on the local base, and small enough for the slim base too (docs/m5's
+    breakdown says what makes it up; tools/bench_image.py measures it)."""
     size = image_size_mb(docker_engine, image)
     base = image_size_mb(docker_engine, docker_engine.base_image)
-    print(f"image {size:.0f} MB, of which the base {base:.0f} MB")
-    assert size <= IMAGE_LIMIT_MB
+    history = docker_engine.docker("history", "--format", "{{.Size}}\t{{.CreatedBy}}", image)
+    print(f"image {size:.0f} MB, of which the base {base:.0f} MB; its layers:\n{history.stdout}")
+    assert size <= IMAGE_LIMIT_MB, f"the image is {size:.0f} MB"
+    assert size - base <= IMAGE_LIMIT_MB - SLIM_BASE_MB, f"the project adds {size - base:.0f} MB"
     [inspected] = json.loads(docker_engine.docker("image", "inspect", image).stdout)
     assert inspected["Config"]["User"] == "10001:10001"
     assert "/health" in " ".join(inspected["Config"]["Healthcheck"]["Test"])

@@ -1,12 +1,15 @@
 """Fast tier, M5 delivery files: every render that changes one of them passes its checker.
 
 Dockerfile (hadolint), GitHub workflows (actionlint, with shellcheck on their scripts),
-compose.yaml (`docker compose config`), each kustomize overlay (`kubectl kustomize`, then
+compose.yaml (the Compose Specification's schema and Compose's own model, computed in Python by
+tests/compose_model.py), each kustomize overlay (`kubectl kustomize`, then
 `kubernetes-validate --strict`), the pre-commit configuration and secrets baseline, the branch
 ruleset, and the Makefile targets these files call. The option sets are the shared matrix plus
 those below, so that every combination of the options that change one of these files renders
 at least once; a file's checker runs once per distinct content, however many sets render it.
-Nothing here builds or runs a container: tests/test_delivery_docker.py does.
+Every checker is a wheel of the template's dev group: the fast tier needs no Docker. One slow
+test compares the Python model of each compose.yaml with `docker compose config`'s. Nothing here
+builds or runs a container: tests/test_delivery_docker.py does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 import yaml
 from docker_fixtures import engine_tool
 
+import compose_model as compose
 from conftest import ALL_SETS, OPTION_SETS, path_without_dvc, render, run
 
 BIN = Path(sys.executable).parent
@@ -96,18 +100,6 @@ def once():
         return True
 
     return first
-
-
-@pytest.fixture(scope="session")
-def compose_env() -> dict[str, str]:
-    """An environment whose `docker compose` is compose v2 (installed by tools/docker_engine.py;
-    `config` needs no running engine)."""
-    state = engine_tool.State()
-    try:
-        engine_tool.install(state)
-    except engine_tool.EngineError as error:
-        pytest.fail(f"no docker compose to validate compose.yaml: {error}", pytrace=False)
-    return {**os.environ, **engine_tool.docker_env(state)}
 
 
 def answers(set_id: str) -> dict:
@@ -210,25 +202,33 @@ def test_dockerignore_lets_in_only_what_the_image_copies(project, set_id):
 # --- compose ----------------------------------------------------------------------------------
 
 
-def compose_model(project: Path, env: dict[str, str], dotenv: bool, profiles: str = "") -> dict:
-    """`docker compose config` of the project's compose.yaml, as JSON, without or with a .env
-    copied from .env.example (in a scratch folder: the render stays as generated), with the
-    compose profiles named (none by default, as a bare `docker compose up`)."""
+def compose_scratch(project: Path, dotenv: bool) -> Path:
+    """A folder holding the project's compose.yaml, without or with a .env copied from
+    .env.example (the render stays as generated)."""
     folder = project.parent / f"compose-{'dotenv' if dotenv else 'bare'}-{project.name}"
     folder.mkdir(exist_ok=True)
     shutil.copy(project / "compose.yaml", folder / "compose.yaml")
     if dotenv:
         shutil.copy(project / ".env.example", folder / ".env")
-    command = [str(engine_tool.DOCKER_CLI), "compose", "config", "--format", "json"]
-    return json.loads(run(command, cwd=folder, env={**env, "COMPOSE_PROFILES": profiles}).stdout)
+    return folder
+
+
+def compose_model(project: Path, dotenv: bool, profiles: str = "", **variables: str) -> dict:
+    """compose.yaml as `docker compose config` shows it (tests/compose_model.py), interpolated
+    from `variables` and the .env (with `dotenv`), with the compose profiles named (none by
+    default, as a bare `docker compose up`)."""
+    try:
+        return compose.load(compose_scratch(project, dotenv), variables, profiles)
+    except compose.ComposeError as error:
+        pytest.fail(f"{project.name}: {error}", pytrace=False)
 
 
 @pytest.mark.parametrize("set_id", sets_with(use_docker=True))
-def test_compose_file_is_valid_and_complete(project, compose_env, set_id):
+def test_compose_file_is_valid_and_complete(project, set_id):
     options = answers(set_id)
     assert "path: .env" in (project(set_id) / "compose.yaml").read_text()
     for dotenv in (False, True):
-        services = compose_model(project(set_id), compose_env, dotenv)["services"]
+        services = compose_model(project(set_id), dotenv)["services"]
         expected = {"api"}
         if options["use_redis_cache"]:
             expected.add("redis")
@@ -257,19 +257,19 @@ def test_compose_file_is_valid_and_complete(project, compose_env, set_id):
 
 
 @pytest.mark.parametrize("set_id", sets_with(use_docker=True, use_monitoring=True))
-def test_compose_monitoring_profile_wires_prometheus_and_grafana(project, compose_env, set_id):
+def test_compose_monitoring_profile_wires_prometheus_and_grafana(project, set_id):
     """The `monitoring` profile adds Prometheus and Grafana: overridable official images,
     loopback ports, healthchecks, read-only mounts of files the render has, and addresses that
     match the other side (the scrape target is the API's service and port, Grafana's data source
     Prometheus's)."""
     folder = project(set_id)
     images = {"PROMETHEUS_IMAGE": "local/prometheus:test", "GRAFANA_IMAGE": "local/grafana:test"}
-    for env in ({**compose_env}, {**compose_env, **images}):
-        model = compose_model(folder, env, dotenv=False, profiles="monitoring")
+    for variables in ({}, images):
+        model = compose_model(folder, dotenv=False, profiles="monitoring", **variables)
         services, scratch = model["services"], Path(model["services"]["api"]["build"]["context"])
         assert {"api", "prometheus", "grafana"} <= set(services)
         prometheus, grafana = services["prometheus"], services["grafana"]
-        if "PROMETHEUS_IMAGE" in env:
+        if "PROMETHEUS_IMAGE" in variables:
             assert (prometheus["image"], grafana["image"]) == tuple(images.values())
         else:
             assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", prometheus["image"])
@@ -308,6 +308,81 @@ def test_compose_monitoring_profile_wires_prometheus_and_grafana(project, compos
     assert providers["providers"][0]["options"]["path"] in grafana_targets
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (folder / "deploy/grafana/dashboards" / Path(home).name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        (("healthcheck:", "healthchek:"), "properties are not allowed ('healthchek' was"),
+        (("restart: unless-stopped", "restart: [always]"), "api.restart: ['always'] is not"),
+        (("- prediction-log:/var", "- prediction-logs:/var"), "'prediction-logs' is not declared"),
+        (("${API_PORT:-8000}", "${API_PORT:?set API_PORT}"), "required variable API_PORT is miss"),
+    ],
+    ids=["unknown-key", "wrong-type", "undeclared-volume", "required-variable"],
+)
+def test_compose_model_refuses_what_compose_refuses(project, tmp_path, mistake, message):
+    """The Python model is strict: each of these mistakes stops it with where and why."""
+    text = (project("default") / "compose.yaml").read_text()
+    assert mistake[0] in text
+    (tmp_path / "compose.yaml").write_text(text.replace(mistake[0], mistake[1], 1))
+    with pytest.raises(compose.ComposeError, match=re.escape(message)):
+        compose.load(tmp_path, {})
+
+
+# What `docker compose config` and the Python model must agree on, service by service.
+COMPARED_FIELDS = ("image", "build", "environment", "depends_on", "restart", "profiles", "command")
+
+
+def comparable(model: dict) -> dict:
+    """A compose model reduced to what the templates set and the fast tier reads."""
+    services = {}
+    for name, service in model["services"].items():
+        entry = {field: service.get(field) for field in COMPARED_FIELDS}
+        entry["ports"] = service.get("ports") or []
+        entry["volumes"] = [
+            {key: v.get(key) for key in ("type", "source", "target", "read_only")}
+            for v in service.get("volumes") or []
+        ]
+        check = service.get("healthcheck") or {}
+        entry["healthcheck"] = (check.get("test"), check.get("retries"))
+        services[name] = entry
+    return {"name": model["name"], "services": services, "volumes": sorted(model["volumes"])}
+
+
+@pytest.fixture(scope="session")
+def compose_env() -> dict[str, str]:
+    """An environment whose `docker compose` is compose v2 (installed by tools/docker_engine.py;
+    `config` needs no running engine)."""
+    state = engine_tool.State()
+    try:
+        engine_tool.install(state)
+    except engine_tool.EngineError as error:
+        pytest.fail(f"no docker compose to compare compose.yaml with: {error}", pytrace=False)
+    return {**os.environ, **engine_tool.docker_env(state)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("set_id", sets_with(use_docker=True))
+def test_docker_compose_config_agrees_with_the_python_model(project, once, compose_env, set_id):
+    """Docker's own reading of each compose.yaml (with and without .env, with and without the
+    monitoring profile) is the model the fast tier checks: tests/compose_model.py is faithful."""
+    rendered_project = project(set_id)
+    if not once("docker compose config", rendered_project / "compose.yaml"):
+        return
+    unset = {"COMPOSE_PROFILES", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_ENV_FILES"}
+    base_env = {key: value for key, value in compose_env.items() if key not in unset}
+    variables = {"API_PORT": "8123", "GRAFANA_IMAGE": "local/grafana:test"}
+    for dotenv in (False, True):
+        folder = compose_scratch(rendered_project, dotenv)
+        for profiles in ("", "monitoring"):
+            env = {**base_env, **variables, "COMPOSE_PROFILES": profiles}
+            command = [str(engine_tool.DOCKER_CLI), "compose", "config", "--format", "json"]
+            # Docker writes a literal `$` of the file back as `$$`, so its output stays valid.
+            output = run(command, cwd=folder, env=env).stdout.replace("$$", "$")
+            docker = json.loads(output)
+            docker["volumes"] = list(docker.get("volumes") or {})
+            ours = compose_model(rendered_project, dotenv, profiles, **variables)
+            assert comparable(ours) == comparable(docker), (dotenv, profiles)
 
 
 @pytest.mark.parametrize("set_id", sets_with(use_docker=True))

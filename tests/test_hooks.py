@@ -39,6 +39,12 @@ REJECTED = [
     ({"module_name": "data"}, "module_name: 'data' is a folder of the project layout (data/)"),
     ({"module_name": "reports"}, "module_name: 'reports' is a folder of the project layout"),
     ({"author_email": "not-an-email"}, "author_email: 'not-an-email' is not an email address"),
+    # Quotes would need quoting in the package metadata and in git's identity.
+    ({"author_email": 'a"b@example.org'}, """author_email: 'a"b@example.org' is not an email"""),
+    # Text answers may hold anything that fits on one line; each file escapes it for its kind.
+    ({"author_name": "Team\nAlpha"}, "author_name: one line of text, without control characters"),
+    ({"description": "Tab\there"}, "description: one line of text, without control characters"),
+    ({"author_name": " "}, "author_name: must not be empty"),
     (
         {"use_api": False, "use_redis_cache": True, "use_docker": False, "use_monitoring": False},
         "use_redis_cache: needs use_api to be true",

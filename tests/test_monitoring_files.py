@@ -1,10 +1,12 @@
-"""Fast tier, M6 monitoring files of the renders that have them: Prometheus's configuration,
-alert rules and their unit tests pass promtool; the Grafana dashboard uses the provisioned data
-source and only series that the service's metrics module defines; the docs name every alert.
+"""M6 monitoring files of the renders that have them: the Grafana dashboard uses the provisioned
+data source and only series that the service's metrics module defines; every alert has a firing
+unit test; the docs name every alert (fast tier). Prometheus's configuration, alert rules and
+their unit tests pass promtool (slow tier).
 
-promtool comes with Debian's `prometheus` package, which tests/debian_tools.py installs when it
-is missing (as root with apt); elsewhere the test fails, never skips: this tier claims the alert
-rules were tested.
+promtool has no wheel: it comes with Debian's `prometheus` package, which tests/debian_tools.py
+installs when it is missing (as root with apt), so its test is in the slow tier, which installs
+system tools; the fast tier needs none. Where promtool cannot be had, that test fails, never
+skips: the slow tier claims the alert rules were tested.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def alert_rules(project: Path) -> list[dict]:
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("set_id", MONITORED)
 def test_prometheus_config_and_rules_pass_promtool(rendered, set_id):
     folder = rendered(set_id) / "deploy" / "prometheus"

@@ -10,7 +10,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import (
     ALL_SETS,
@@ -18,6 +17,7 @@ from conftest import (
     OPTION_SETS,
     PUBLIC_OPTIONS,
     option_values,
+    parses,
     run,
     text_files,
 )
@@ -271,17 +271,7 @@ def test_no_template_syntax_survives(rendered, set_id):
 
 @pytest.mark.parametrize("set_id", SET_IDS)
 def test_structured_files_parse(rendered, set_id):
-    parsed = 0
-    for path, text in text_files(rendered(set_id)):
-        if path.suffix in {".yml", ".yaml"}:
-            yaml.safe_load(text)
-        elif path.suffix == ".toml":
-            tomllib.loads(text)
-        elif path.suffix == ".json":
-            json.loads(text)
-        else:
-            continue
-        parsed += 1
+    parsed = sum(parses(path, text) for path, text in text_files(rendered(set_id)))
     assert parsed >= 2  # pyproject.toml and .cruft.json at least
 
 

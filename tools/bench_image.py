@@ -3,14 +3,16 @@
     sudo .venv/bin/python tools/bench_image.py [--project DIR] [--write docs/m5-delivery.md]
 
 Measures, on the engine of tools/docker_engine.py and its local Python base image: the image's
-size (and the base's), a cold build (no layer cache, no download cache), a warm rebuild with
-nothing changed, a rebuild after a new model and after a code change, and the time from
-`docker run` to the first 200 of /ready, with the memory the service then uses.
+size (and the base's), what makes it up (the base, each layer of the Dockerfile, the largest
+distributions in the virtualenv), a cold build (no layer cache, no download cache), a warm
+rebuild with nothing changed, a rebuild after a new model and after a code change, and the time
+from `docker run` to the first 200 of /ready, with the memory the service then uses.
 
 Without --project it renders the default answers into build/bench-image/ and runs `make setup`
 and `make pipeline` there first (~3 min). The builds use a copy of the image's build context, so
 a project given with --project is never modified. The engine is started if needed and then
-stopped again; images made here are removed.
+stopped again; images made here are removed. One file, longer than most modules here, so that it
+runs as root with the template's venv alone and writes its figures in one step.
 """
 
 from __future__ import annotations
@@ -35,6 +37,23 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 DOCS_PAGE = TEMPLATE_DIR / "docs" / "m5-delivery.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 RUNS_TO_READY = 5
+# The Dockerfile's layers that hold bytes, found by a piece of the instruction that made them.
+LAYERS = {
+    "virtualenv (`serve` group)": "COPY /opt/venv",
+    "bytecode of what the service imports": "PYTHONDONTWRITEBYTECODE=''",
+    "the package": "COPY {module}/",
+    "the model bundle": "COPY models/bundle/",
+}
+# Sizes of the virtualenv's distributions, from the files each one still has in the image.
+DISTRIBUTION_SIZES = """
+import importlib.metadata as metadata, json
+sizes = {}
+for dist in metadata.distributions():
+    files = [f.locate() for f in dist.files or []]
+    sizes[dist.metadata["Name"]] = sum(p.stat().st_size for p in files if p.is_file())
+print(json.dumps(sizes))
+"""
+SHOWN_DISTRIBUTIONS = 6
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -115,6 +134,22 @@ class Bench:
     def size_mb(self, image: str) -> float:
         return int(self.docker("image", "inspect", "--format", "{{.Size}}", image)) / 1e6
 
+    def composition(self, module: str) -> dict:
+        """MB of each layer of LAYERS, and of each distribution in the virtualenv."""
+        history = self.docker("history", "--no-trunc", "--human=false",
+                              "--format", "{{.Size}}|{{.CreatedBy}}", self.tag)  # fmt: skip
+        made = [line.split("|", 1) for line in history.splitlines()]
+        layers = {
+            part: int(size) / 1e6
+            for part, piece in LAYERS.items()
+            for size, created_by in made
+            if piece.format(module=module) in created_by
+        }
+        sizes = self.docker("run", "--rm", "--entrypoint", "python", self.tag, "-c",
+                            DISTRIBUTION_SIZES)  # fmt: skip
+        distributions = {name: size / 1e6 for name, size in json.loads(sizes).items()}
+        return {"layers": layers, "distributions": distributions}
+
     def run_to_ready(self) -> tuple[float, float]:
         """Seconds from `docker run` to the first 200 of /ready, and MiB used then."""
         started = time.monotonic()
@@ -165,6 +200,7 @@ def measure(project: Path, state, base_image: str) -> dict:
             with (context / package_name(project) / "api" / "__init__.py").open("a") as handle:
                 handle.write("# a code change\n")
             new_code = bench.build()
+            composition = bench.composition(package_name(project))
             print(f"==> docker run to ready, {RUNS_TO_READY} times", flush=True)
             starts = [bench.run_to_ready() for _ in range(RUNS_TO_READY)]
             return {
@@ -181,6 +217,7 @@ def measure(project: Path, state, base_image: str) -> dict:
                 "ready_s": statistics.median(s for s, _ in starts),
                 "ready_max_s": max(s for s, _ in starts),
                 "memory_mib": statistics.median(m for _, m in starts),
+                **composition,
             }
         finally:
             subprocess.run([str(engine.DOCKER_CLI), "image", "rm", "--force", bench.tag],
@@ -209,9 +246,32 @@ def table(figures: dict) -> str:
         "| what | figure |",
         "|---|---|",
         *(f"| {what} | {value} |" for what, value in rows),
+        "",
+        "What makes up the image:",
+        "",
+        "| part | MB |",
+        "|---|---|",
+        *(f"| {part} | {value} |" for part, value in composition_rows(figures)),
         END,
     ]
     return "\n".join(lines)
+
+
+def composition_rows(figures: dict) -> list[tuple[str, str]]:
+    """The base, each layer with bytes (the virtualenv's largest distributions named), the rest."""
+    rows = [("base image", f"{figures['base_mb']:.0f}")]
+    largest = sorted(figures["distributions"].items(), key=lambda item: -item[1])
+    shown = largest[:SHOWN_DISTRIBUTIONS]
+    others = sum(size for _, size in largest[SHOWN_DISTRIBUTIONS:])
+    for part, size in figures["layers"].items():
+        value = f"{size:.1f}" if size < 10 else f"{size:.0f}"
+        if part.startswith("virtualenv"):
+            named = ", ".join(f"{name} {mb:.0f}" for name, mb in shown)
+            value += f": {named}, {len(largest) - len(shown)} others {others:.0f}"
+        rows.append((part, value))
+    rest = figures["image_mb"] - figures["base_mb"] - sum(figures["layers"].values())
+    rows.append(("everything else (user, folders)", f"{rest:.1f}"))
+    return rows
 
 
 def write_into(page: Path, block: str) -> None:

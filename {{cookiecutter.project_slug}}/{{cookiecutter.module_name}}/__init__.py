@@ -1,6 +1,6 @@
-"""{{ cookiecutter.project_name }}.
+"""{{ cookiecutter.project_name | docstring_text }}.
 
-{{ cookiecutter.description | wordwrap(96) }}
+{{ cookiecutter.description | docstring_text(width=96) }}
 """
 
 # First: config loads .env and the tool defaults before any module imports MLflow or the others.
