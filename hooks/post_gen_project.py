@@ -48,8 +48,6 @@ OPTIONAL_PARTS = {
     "use_kubernetes": ["deploy/k8s"],
     "use_monitoring": [
         "{module}/monitoring",
-        "{module}/api/metrics.py",
-        "{module}/api/prediction_log.py",
         "tests/monitoring",
         "tests/api/test_metrics.py",
         "tests/api/test_metrics_server.py",

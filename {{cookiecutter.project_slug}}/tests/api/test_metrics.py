@@ -22,11 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from {{ cookiecutter.module_name }}.api.main import (
     create_app,
 )
-from {{ cookiecutter.module_name }}.api.metrics import (
-    ServiceMetrics,
-)
 from {{ cookiecutter.module_name }}.config import (
     PROJ_ROOT,
+)
+from {{ cookiecutter.module_name }}.monitoring.metrics import (
+    ServiceMetrics,
 )
 from {{ cookiecutter.module_name }}.monitoring.summary import (
     DriftSummary,
@@ -46,9 +46,7 @@ PROMETHEUS_SERIES = {"up"}
 
 @pytest.fixture(autouse=True)
 def monitoring_files(tmp_path, monkeypatch) -> Path:
-    """The prediction log and drift.json of these tests, in a temporary folder."""
-    monkeypatch.setenv("API_PREDICTION_LOG_PATH", str(tmp_path / "predictions.sqlite"))
-    monkeypatch.setenv("API_METRICS_DRIFT_SUMMARY", str(tmp_path / "drift.json"))
+    """The folder of the prediction log and drift.json of these tests (see `api_settings`)."""
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     return tmp_path
 
@@ -205,9 +203,9 @@ def test_cache_answers_are_counted_by_record_from_the_header():
     assert registry.get_sample_value("prediction_cache_lookups_total", {"result": "miss"}) == 4
 
 
-def test_metrics_can_be_turned_off(api_settings, api_bundle, monkeypatch):
-    monkeypatch.setenv("API_METRICS_ENABLED", "false")
-    with TestClient(create_app(api_settings)) as client:
+def test_metrics_can_be_turned_off(api_settings, api_bundle):
+    settings = api_settings.model_copy(update={"metrics_enabled": False})
+    with TestClient(create_app(settings)) as client:
         assert client.post("/predict", json=api_bundle.records[0]).status_code == 200
         assert client.get("/metrics").status_code == 404
 

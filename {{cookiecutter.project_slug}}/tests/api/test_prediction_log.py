@@ -1,7 +1,8 @@
 """The prediction log: what is written, the request ids, the switch, failures that never fail a
-request (a full log, a held lock, a folder that cannot be written) but become a metric and one
-warning, and writers that open a new log at the same moment. Several worker processes of a real
-uvicorn writing at once: test_metrics_server.py.
+request (a held lock, a folder that cannot be written) but become a metric and one warning, a
+full log that makes room by deleting its oldest rows, a log deleted or replaced while it is
+written to, and writers that open a new log at the same moment. Several worker processes of a
+real uvicorn writing at once: test_metrics_server.py.
 """
 
 from __future__ import annotations
@@ -31,18 +32,17 @@ from {{ cookiecutter.module_name }}.monitoring.store import (
 MODEL = LoggedModel(version=1, features=("x", "y", "z"), classes=("a", "b"))
 
 
-@pytest.fixture(autouse=True)
-def log_path(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "log" / "predictions.sqlite"
-    monkeypatch.setenv("API_PREDICTION_LOG_PATH", str(path))
-    monkeypatch.setenv("API_METRICS_DRIFT_SUMMARY", str(tmp_path / "drift.json"))
-    return path
+@pytest.fixture
+def log_path(tmp_path) -> Path:
+    return tmp_path / "log" / "predictions.sqlite"
 
 
-def logged_client(api_settings, monkeypatch, **settings: str) -> TestClient:
-    for name, value in settings.items():
-        monkeypatch.setenv(f"API_PREDICTION_LOG_{name.upper()}", value)
-    return TestClient(create_app(api_settings))
+def logged_client(settings, log_path: Path, **log_settings: object) -> TestClient:
+    """A client of the service logging to `log_path`, with these `prediction_log_*` settings."""
+    update = {f"prediction_log_{name}": value for name, value in log_settings.items()}
+    return TestClient(
+        create_app(settings.model_copy(update={"prediction_log_path": log_path, **update}))
+    )
 
 
 def submit(writer: PredictionWriter, *indices: int) -> None:
@@ -84,10 +84,9 @@ def close_at_once(writers: list[PredictionWriter]) -> None:
         closer.join()
 
 
-def test_each_answered_record_is_logged_with_its_request_id(api_settings, api_bundle, log_path,
-                                                            monkeypatch):  # fmt: skip
+def test_each_answered_record_is_logged_with_its_request_id(api_settings, api_bundle, log_path):
     records = api_bundle.records[:3]
-    with logged_client(api_settings, monkeypatch) as client:
+    with logged_client(api_settings, log_path) as client:
         single = client.post("/predict", json=records[0], headers={"X-Request-ID": "case-17"})
         batch = client.post("/predict/batch", json={"records": records[1:]})
         ignored = client.post("/predict", json=records[0], headers={"X-Request-ID": "a b\x7f"})
@@ -106,10 +105,9 @@ def test_each_answered_record_is_logged_with_its_request_id(api_settings, api_bu
     assert {p.model_version for p in logged} == {api_bundle.model_version}
 
 
-def test_category_and_text_inputs_are_logged_as_sent(mixed_settings, mixed_bundle, log_path,
-                                                      monkeypatch):  # fmt: skip
+def test_category_and_text_inputs_are_logged_as_sent(mixed_settings, mixed_bundle, log_path):
     records = mixed_bundle.records[:3]
-    with logged_client(mixed_settings, monkeypatch) as client:
+    with logged_client(mixed_settings, log_path) as client:
         assert client.post("/predict/batch", json={"records": records}).status_code == 200
     logged = read_recent(log_path, 10)
     assert [dict(p.inputs) for p in logged] == records
@@ -133,15 +131,15 @@ def test_a_log_of_an_earlier_format_is_never_appended_to(tmp_path):
         read_recent(path, 10)
 
 
-def test_rejected_requests_are_not_logged(api_settings, api_bundle, log_path, monkeypatch):
-    with logged_client(api_settings, monkeypatch) as client:
+def test_rejected_requests_are_not_logged(api_settings, api_bundle, log_path):
+    with logged_client(api_settings, log_path) as client:
         assert client.post("/predict", json={"nothing": 1.0}).status_code == 422
         assert client.post("/predict", json=api_bundle.records[0]).status_code == 200
     assert len(read_recent(log_path, 10)) == 1
 
 
-def test_logging_can_be_turned_off(api_settings, api_bundle, log_path, monkeypatch):
-    with logged_client(api_settings, monkeypatch, enabled="false") as client:
+def test_logging_can_be_turned_off(api_settings, api_bundle, log_path):
+    with logged_client(api_settings, log_path, enabled=False) as client:
         response = client.post("/predict", json=api_bundle.records[0])
     assert response.status_code == 200
     assert "x-request-id" not in response.headers
@@ -149,13 +147,11 @@ def test_logging_can_be_turned_off(api_settings, api_bundle, log_path, monkeypat
 
 
 def test_an_unwritable_folder_costs_log_rows_never_answers(api_settings, api_bundle, tmp_path,
-                                                           monkeypatch, caplog):  # fmt: skip
+                                                           caplog):  # fmt: skip
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     caplog.set_level(logging.WARNING)
-    with logged_client(
-        api_settings, monkeypatch, path=str(blocker / "predictions.sqlite")
-    ) as client:
+    with logged_client(api_settings, blocker / "predictions.sqlite") as client:
         for record in api_bundle.records[:4]:
             assert client.post("/predict", json=record).status_code == 200
         wait_for(lambda: dropped(client, "unwritable") == 4)
@@ -203,27 +199,63 @@ def test_workers_opening_a_new_log_at_the_same_moment_all_write(tmp_path):
         ]
 
 
-def test_a_full_log_drops_rows_and_says_full(log_path):
+def test_a_full_log_deletes_its_oldest_rows_and_keeps_the_new_ones(log_path):
     drops: list[tuple[str, int]] = []
     written: list[int] = []
+    evicted: list[int] = []
     wide = LoggedModel(version=1, features=tuple(f"f{i}" for i in range(30)), classes=("a", "b"))
-    # A cap of 8 pages of 4 kB: full after a few dozen rows of 30 values.
+    # A cap of 16 pages of 4 kB: full after about a hundred rows of 30 values.
     writer = PredictionWriter(
         log_path,
         wide,
-        max_bytes=8 * 4096,
+        max_bytes=16 * 4096,
         flush_seconds=0.02,
         on_write=written.append,
         on_drop=lambda *d: drops.append(d),
+        on_evict=evicted.append,
     )
     writer.start()
-    for batch in range(20):  # 10 requests at a time, each batch written before the next
+    for batch in range(60):  # 10 requests at a time, each batch written before the next
         for index in range(10):
             writer.submit(f"r{batch}-{index}", [(range(30), "a", (1.0, 0.0))])
-        wait_for(lambda done=10 * (batch + 1): sum(written) + sum(n for _, n in drops) == done)
+        wait_for(lambda done=10 * (batch + 1): sum(written) == done)
     writer.close()
-    assert {reason for reason, _ in drops} == {"full"}
-    assert len(read_recent(log_path, 1000)) == sum(written) > 0
+    kept = [p.request_id for p in read_recent(log_path, 1000)]
+    assert drops == [] and sum(written) == 600
+    assert sum(evicted) == 600 - len(kept) > 0
+    order = [tuple(map(int, request_id[1:].split("-"))) for request_id in kept]
+    assert kept[-1] == "r59-9" and order == sorted(order)  # the newest, in order
+    assert log_path.stat().st_size <= 16 * 4096
+
+
+def test_a_deleted_or_replaced_log_is_started_again_and_the_loss_counted(log_path, caplog):
+    drops: list[tuple[str, int]] = []
+    written: list[int] = []
+    writer = PredictionWriter(
+        log_path, MODEL, flush_seconds=0.02, on_write=written.append,
+        on_drop=lambda *d: drops.append(d),
+    )  # fmt: skip
+    writer.start()
+    submit(writer, 0, 1)
+    wait_for(lambda: sum(written) == 2)
+    caplog.set_level(logging.WARNING)
+    log_path.unlink()
+    submit(writer, 2)
+    wait_for(lambda: sum(written) == 3)
+    assert drops == [("deleted", 2)]
+    assert [p.request_id for p in read_recent(log_path, 10)] == ["request-2"]
+    assert "deleted or replaced: 2 predictions" in caplog.text
+    # Replaced by another log: the writer goes on in the file now at that path.
+    replacement = log_path.with_name("other.sqlite")
+    other = PredictionWriter(replacement, MODEL)
+    other.start()
+    submit(other, 7)
+    other.close()
+    replacement.replace(log_path)
+    submit(writer, 3)
+    writer.close()
+    assert drops == [("deleted", 2), ("deleted", 1)]
+    assert [p.request_id for p in read_recent(log_path, 10)] == ["request-7", "request-3"]
 
 
 def test_a_flush_of_several_statements_writes_every_row_in_order(log_path):
@@ -282,9 +314,9 @@ def test_writers_of_two_threads_share_the_file(log_path):
     assert len(ids) == len(set(ids)) == 600
 
 
-def test_a_stopped_service_has_written_everything_it_answered(api_settings, api_bundle, log_path,
-                                                             monkeypatch):  # fmt: skip
-    with logged_client(api_settings, monkeypatch) as client:
+def test_a_stopped_service_has_written_everything_it_answered(api_settings, api_bundle,
+                                                             log_path):  # fmt: skip
+    with logged_client(api_settings, log_path) as client:
         for record in api_bundle.records:
             client.post("/predict", json=record)
     # No wait: stopping the service wrote what was queued.

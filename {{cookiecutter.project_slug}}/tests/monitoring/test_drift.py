@@ -199,3 +199,43 @@ def test_too_little_or_an_unreadable_log_is_said_in_one_line(monitored, tmp_path
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "drift.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("empty", "has no values: fill it in"), ("text", "which is not a number")],
+)
+def test_current_data_a_feature_cannot_be_compared_on_is_said_in_one_line(
+    monitored, tmp_path, damage, message
+):
+    numeric = [f.name for f in monitored.metadata.features if f.kind == "numeric"]
+    if not numeric:
+        pytest.skip("the configured data has no numeric feature")
+    frame = monitored.test_split()
+    frame[numeric[0]] = "" if damage == "empty" else ["not a number", *frame[numeric[0]][1:]]
+    frame.to_csv(tmp_path / "current.csv", index=False)
+    result = run_drift(monitored, tmp_path, "--current", str(tmp_path / "current.csv"))
+    assert result.exit_code == 1
+    assert f"'{numeric[0]}'" in result.output and message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "drift.json").exists()
+
+
+def test_true_labels_the_model_does_not_know_are_left_out_of_the_quality_report(
+    monitored, tmp_path
+):
+    frame = monitored.test_split()
+    unknown = frame.index % 4 == 0
+    frame.loc[unknown, monitored.target] = "a class nobody trained on"
+    frame.to_csv(tmp_path / "current.csv", index=False)
+    result = run_drift(monitored, tmp_path, "--current", str(tmp_path / "current.csv"))
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert f"{unknown.sum()} labelled rows have a true label the model does not know" in (
+        result.output
+    )
+    quality = read_summary(tmp_path / "drift.json").quality
+    if len(frame) - unknown.sum() >= monitored.params.drift.min_rows:
+        assert quality is not None and quality.labelled_rows == len(frame) - unknown.sum()
+    else:
+        assert quality is None

@@ -1,8 +1,9 @@
-"""Redis prediction cache: a wrapper around the predictor, with the same interface.
+"""Redis prediction cache: predictions of records the service has already answered.
 
-`main.create_app` calls this module's `install`, which makes the app's lifespan, with
-API_CACHE_URL set, put a `CachedPredictor` in front of the loaded model (`prediction_cache`), so
-the routes are unchanged and nothing outside this file knows the cache. A prediction is stored
+One of the service's optional parts (api/main.py, PARTS). With API_CACHE_URL set,
+`attached(app)` makes a `PredictionCache` the loaded predictor's `cache` while the app runs, so
+the predictor asks it before the model (api/predictor.py); `install(app)` adds the X-Cache
+header. Nothing outside this file knows Redis. A prediction is stored
 under the sha256 of the model's identity (registered name, version, ONNX file hash) and of the
 values the model receives (numbers as float32), in feature order: two requests that differ only
 in key order, spacing or `1` versus `1.0` share an entry, and a new model version never reads the
@@ -28,15 +29,14 @@ from contextvars import ContextVar
 import numpy as np
 import redis.asyncio as redis
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..inference import Row
-from .predictor import ModelState, Prediction, Predictor
+from .predictor import Prediction, Predictor, Score
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -46,33 +46,13 @@ UNAVAILABLE = (redis.RedisError, OSError, TimeoutError)
 CACHE_COUNTS: ContextVar[list[int] | None] = ContextVar("cache_counts", default=None)
 
 
-class CacheSettings(BaseSettings):
-    """`API_CACHE_*` variables; the cache is off unless API_CACHE_URL is set."""
+class PredictionCache:
+    """Predictions from Redis where it has them; the others from the model, then stored."""
 
-    model_config = SettingsConfigDict(env_prefix="API_CACHE_", extra="ignore")
-
-    url: str | None = Field(default=None, description="e.g. redis://127.0.0.1:6379/0")
-    ttl_seconds: int = Field(default=3600, ge=1, description="How long a prediction is kept")
-    timeout_seconds: float = Field(
-        default=0.05, gt=0, description="Longest wait for Redis on one request"
-    )
-    retry_after_seconds: float = Field(
-        default=5.0, ge=0, description="How long to serve uncached after Redis failed"
-    )
-    key_prefix: str = Field(default="prediction", description="Namespace of the keys")
-
-
-class CachedPredictor:
-    """A predictor that asks Redis first and stores what the model computes."""
-
-    def __init__(self, predictor: Predictor, client: redis.Redis, settings: CacheSettings) -> None:
+    def __init__(self, predictor: Predictor, client: redis.Redis, settings: Settings) -> None:
         self.predictor = predictor
         self.client = client
         self.settings = settings
-        # The predictor's interface, so whatever wraps or reads a predictor can take this one.
-        self.metadata = predictor.metadata
-        self.version = predictor.version
-        self.classes = predictor.classes
         identity = predictor.metadata.identity
         self._model_key = f"{identity.registered_model}:{identity.version}:{identity.sha256}\0"
         self._paused_until = 0.0
@@ -82,7 +62,7 @@ class CachedPredictor:
         numbers and of its strings (category and text values) as JSON."""
         model = self._model_key.encode("utf-8")
         count = self.predictor.numeric_count
-        prefix = self.settings.key_prefix
+        prefix = self.settings.cache_key_prefix
         keys = []
         for row in rows:
             numbers = np.asarray(row[:count], dtype="<f4").tobytes()
@@ -90,28 +70,27 @@ class CachedPredictor:
             keys.append(f"{prefix}:{hashlib.sha256(model + numbers + strings).hexdigest()}")
         return keys
 
-    async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
-        """Predictions in record order: cached ones from Redis, the others from the model."""
-        rows = self.predictor.to_rows(records)
+    async def predict(self, rows: Sequence[Row], score: Score) -> list[Prediction]:
+        """Predictions in row order: cached ones from Redis, the others from `score`."""
         keys = self.keys(rows)
         found = await self._get(keys)
         missing = [index for index, prediction in enumerate(found) if prediction is None]
         if missing:
-            fresh = self.predictor.score([rows[index] for index in missing])
+            fresh = score([rows[index] for index in missing])
             for index, prediction in zip(missing, fresh, strict=True):
                 found[index] = prediction
             await self._set({keys[index]: found[index] for index in missing})
         counts = CACHE_COUNTS.get()
         if counts is not None:
-            counts[0] += len(records) - len(missing)
-            counts[1] += len(records)
+            counts[0] += len(rows) - len(missing)
+            counts[1] += len(rows)
         return found  # type: ignore[return-value]  # every None was filled above
 
     async def _get(self, keys: list[str]) -> list[Prediction | None]:
         if not self._available():
             return [None] * len(keys)
         try:
-            async with asyncio.timeout(self.settings.timeout_seconds):
+            async with asyncio.timeout(self.settings.cache_timeout_seconds):
                 values = await self.client.mget(keys)
         except UNAVAILABLE as error:
             self._failed(error)
@@ -122,11 +101,11 @@ class CachedPredictor:
         if not self._available():
             return
         try:
-            async with asyncio.timeout(self.settings.timeout_seconds):
+            async with asyncio.timeout(self.settings.cache_timeout_seconds):
                 async with self.client.pipeline(transaction=False) as pipe:
                     for key, prediction in entries.items():
                         text = json.dumps(prediction, separators=(",", ":"))
-                        pipe.set(key, text, ex=self.settings.ttl_seconds)
+                        pipe.set(key, text, ex=self.settings.cache_ttl_seconds)
                     await pipe.execute()
         except UNAVAILABLE as error:
             self._failed(error)
@@ -150,41 +129,9 @@ class CachedPredictor:
                 "prediction cache unavailable (%s: %s); serving uncached for %.1f s",
                 type(error).__name__,
                 error or "timed out",
-                self.settings.retry_after_seconds,
+                self.settings.cache_retry_after_seconds,
             )
-        self._paused_until = time.monotonic() + self.settings.retry_after_seconds
-
-
-@contextlib.asynccontextmanager
-async def prediction_cache(
-    state: ModelState, settings: CacheSettings | None = None
-) -> AsyncIterator[None]:
-    """While the app runs, put a CachedPredictor in front of the loaded model when API_CACHE_URL
-    is set. The service starts even if Redis does not answer: the cache is tried again later."""
-    settings = settings or CacheSettings()
-    if not settings.url or state.predictor is None:
-        logger.info("prediction cache off%s", "" if settings.url else ": API_CACHE_URL is not set")
-        yield
-        return
-    client = redis.Redis.from_url(
-        settings.url,
-        socket_timeout=settings.timeout_seconds,
-        socket_connect_timeout=settings.timeout_seconds,
-        retry=Retry(NoBackoff(), 0),  # one bounded try; a retry would double the worst wait
-    )
-    try:
-        async with asyncio.timeout(settings.timeout_seconds * 4):
-            await client.ping()
-    except UNAVAILABLE as error:
-        logger.warning("prediction cache at %s does not answer yet: %s", settings.url, error)
-    else:
-        logger.info("prediction cache on: %s, TTL %d s", settings.url, settings.ttl_seconds)
-    state.predictor = CachedPredictor(state.predictor, client, settings)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        with contextlib.suppress(*UNAVAILABLE):
-            await client.aclose()
+        self._paused_until = time.monotonic() + self.settings.cache_retry_after_seconds
 
 
 class CacheHeader:
@@ -214,13 +161,41 @@ class CacheHeader:
 
 
 def install(app: FastAPI) -> None:
-    """Put the cache in front of the app's model for as long as the app runs, and add X-Cache."""
-    serve = app.router.lifespan_context
+    """Add X-Cache to the answers of `app` (hit or miss; hits/records for a batch)."""
+    app.add_middleware(CacheHeader)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serve(app), prediction_cache(app.state.model):
-            yield
 
-    app.router.lifespan_context = lifespan
-    app.add_middleware(CacheHeader)  # X-Cache: hit or miss (hits/records for a batch)
+@contextlib.asynccontextmanager
+async def attached(app: FastAPI) -> AsyncIterator[None]:
+    """While the app runs, put a PredictionCache in front of the loaded model when
+    API_CACHE_URL is set. The service starts even if Redis does not answer: the cache is tried
+    again later."""
+    settings: Settings = app.state.settings
+    predictor = app.state.model.predictor
+    if not settings.cache_url or predictor is None:
+        shown = "" if settings.cache_url else ": API_CACHE_URL is not set"
+        logger.info("prediction cache off%s", shown)
+        yield
+        return
+    timeout = settings.cache_timeout_seconds
+    client = redis.Redis.from_url(
+        settings.cache_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),  # one bounded try; a retry would double the worst wait
+    )
+    try:
+        async with asyncio.timeout(timeout * 4):
+            await client.ping()
+    except UNAVAILABLE as error:
+        logger.warning("prediction cache at %s does not answer yet: %s", settings.cache_url, error)
+    else:
+        logger.info(
+            "prediction cache on: %s, TTL %d s", settings.cache_url, settings.cache_ttl_seconds
+        )
+    predictor.cache = PredictionCache(predictor, client, settings)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(*UNAVAILABLE):
+            await client.aclose()

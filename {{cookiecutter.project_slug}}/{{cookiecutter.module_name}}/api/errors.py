@@ -6,7 +6,7 @@ required`. A feature outside its accepted range is a rejection of its own, `out_
 the range in the answer: this handler is the one place that tells it apart from the other
 422s, so counting them by feature (monitoring) belongs here.
 
-The other errors keep FastAPI's answers: 503 `{"detail": reason}` without a model (deps.py), 413
+The other errors keep FastAPI's answers: 503 `{"detail": reason}` without a model (routes.py), 413
 for a body over API_MAX_BODY_BYTES (FastAPI's `max_body_size`, checked before parsing).
 """
 

@@ -10,15 +10,20 @@ of traffic instead of restarting it in a loop. Fix the bundle, then restart the 
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from .. import __version__
 from ..bundle import BundleError, BundleMetadata, read_verified
+{%- if cookiecutter.use_monitoring %}
+from ..monitoring import metrics, prediction_log
+{%- endif %}
+{%- if cookiecutter.use_redis_cache %}
+from . import cache
+{%- endif %}
 from .docs import add_offline_docs
 from .errors import add_error_handlers
 from .predictor import ModelState
@@ -26,20 +31,25 @@ from .routes import prediction_router, router
 from .schemas import build_request_models
 from .settings import Settings
 
-# Optional parts of the service: modules of this package that a project has only when their
-# option was chosen at generation. Each adds itself to the app with `install(app)`, in this order:
-# a later part wraps the earlier ones (metrics see the cache's answers).
-OPTIONAL_PARTS = ("cache", "metrics", "prediction_log")
+# The optional parts of the service, chosen when the project was generated. Each is a module with
+# `install(app)`, which adds its middleware and routes when the app is created, and `attached(app)`,
+# which plugs it into the loaded predictor (predictor.py) for as long as the app runs. In this
+# order: the cache answers before the model, metrics count what was answered, the log keeps it.
+PARTS = ({% if cookiecutter.use_redis_cache %}cache,{% if cookiecutter.use_monitoring %} {% endif %}{% endif %}{% if cookiecutter.use_monitoring %}metrics, prediction_log{% endif %})
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model at startup; without it the service still starts (see /ready)."""
+    """Load the model at startup (without it the service still starts, see /ready), then attach
+    the optional parts to it until the service stops."""
     settings: Settings = app.state.settings
     state: ModelState = app.state.model
     models = app.state.request_models
     state.load(settings.bundle_dir, settings.onnx_threads, app.state.metadata, models.field_names)
-    yield
+    async with AsyncExitStack() as parts:
+        for part in PARTS:
+            await parts.enter_async_context(part.attached(app))
+        yield
     state.predictor = None
     state.reason = "the service is shutting down"
 
@@ -85,15 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     add_offline_docs(app)
     add_error_handlers(app)
-    for part in OPTIONAL_PARTS:
-        if importlib.util.find_spec(f"{__package__}.{part}") is not None:
-            importlib.import_module(f"{__package__}.{part}").install(app)
+    for part in PARTS:
+        part.install(app)
     return app
 
 
 def configure_logging(level: str) -> None:
-    """Show the service's own log lines next to uvicorn's."""
-    package_logger = logging.getLogger(__package__)
+    """Show the service's own log lines (the package's, monitoring's too) next to uvicorn's."""
+    package_logger = logging.getLogger(__package__.partition(".")[0])
     package_logger.setLevel(level.upper())
     if not package_logger.handlers:
         handler = logging.StreamHandler()

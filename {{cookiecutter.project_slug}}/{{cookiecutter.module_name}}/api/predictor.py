@@ -1,5 +1,11 @@
 """The served model: from validated records to predictions, one ONNX Runtime call per request.
 
+`Predictor.predict` is the whole path of a prediction, and the only `predict` the routes call:
+records become rows (their values in the model's feature order), the cache answers the rows it
+knows when the service has one, the model scores the others, and each observer sees the answer.
+The optional parts of the service (api/main.py, PARTS) plug into it while the app runs: the
+cache sets `cache`, metrics set `model_timer` and add an observer, the prediction log adds one.
+
 `ModelState` is what the app's lifespan loaded at startup: a `Predictor`, or the reason there is
 none (a missing or broken bundle), which /ready and the prediction routes report as 503.
 """
@@ -7,11 +13,12 @@ none (a missing or broken bundle), which /ready and the prediction routes report
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -22,13 +29,16 @@ logger = logging.getLogger(__name__)
 
 # One prediction: "label", the predicted class, and "probabilities", by class.
 Prediction = dict[str, Any]
+# Called with each answered request's rows and predictions (metrics, the prediction log).
+Observer = Callable[[Sequence[Row], list[Prediction]], None]
+Score = Callable[[Sequence[Row]], list[Prediction]]
 
 
-def record_values(field_names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
-    """A function that reads a record's values, as a tuple in the order of `field_names`."""
-    getter = attrgetter(*field_names)
-    # attrgetter of one name returns the value itself, of several a tuple: rows need tuples.
-    return getter if len(field_names) > 1 else lambda record: (getter(record),)
+class Cache(Protocol):
+    """What the predictor asks of a cache (api/cache.py): predictions of `rows`, from what it
+    holds, and from `score` for the others."""
+
+    def predict(self, rows: Sequence[Row], score: Score) -> Awaitable[list[Prediction]]: ...
 
 
 class Predictor:
@@ -43,15 +53,19 @@ class Predictor:
         self.version = metadata.identity.version
         self.classes = list(metadata.classes)
         self.numeric_count = len(metadata.numeric_features)  # the first values of a row
-        self._values = record_values(field_names)
-
-    def to_rows(self, records: Sequence[BaseModel]) -> list[Row]:
-        """Records as rows: their values in the bundle's feature order."""
-        return [self._values(record) for record in records]
+        getter = attrgetter(*field_names)
+        # attrgetter of one name returns the value itself, of several a tuple: rows are tuples.
+        self.to_row = getter if len(field_names) > 1 else lambda record: (getter(record),)
+        self.cache: Cache | None = None
+        self.model_timer: Callable[[float], None] | None = None  # seconds of each model call
+        self.observers: list[Observer] = []
 
     def score(self, rows: Sequence[Row]) -> list[Prediction]:
-        """One prediction per row, in order."""
+        """One prediction per row, in order, from the model."""
+        start = time.perf_counter()
         labels, probabilities = self.model.predict(rows)
+        if self.model_timer is not None:
+            self.model_timer(time.perf_counter() - start)
         classes = self.classes
         # Plain Python from here: for the few values of a request, cheaper than numpy calls.
         return [
@@ -62,10 +76,16 @@ class Predictor:
     async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
         """Predictions of validated records, in order.
 
-        Async so that a wrapper with the same interface can await I/O (a remote cache, say);
-        the model itself runs right here, in tens of microseconds: a thread hop would cost
-        more than it saves."""
-        return self.score(self.to_rows(records))
+        Async so that a cache can await its store; the model itself runs right here, in tens of
+        microseconds: a thread hop would cost more than it saves."""
+        rows = [self.to_row(record) for record in records]
+        if self.cache is None:
+            predictions = self.score(rows)
+        else:
+            predictions = await self.cache.predict(rows, self.score)
+        for observe in self.observers:
+            observe(rows, predictions)
+        return predictions
 
 
 @dataclass

@@ -97,6 +97,30 @@ def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.Data
     return features
 
 
+def check_values(features: pd.DataFrame, source: str) -> None:
+    """DriftInputError when a feature of `features` has no value at all: no test can run on it."""
+    empty = [name for name in features if features[name].isna().all()]
+    if empty:
+        raise DriftInputError(
+            f"{source}: the column {empty[0]!r} has no values"
+            + (f" (nor {', '.join(map(repr, empty[1:]))})" if len(empty) > 1 else "")
+            + ": fill it in, or compare data that has it"
+        )
+
+
+def known_labels(labelled: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """The labelled rows whose true label is one of the model's classes; says how many are not."""
+    known = labelled[labelled[TARGET].isin(classes)]
+    if len(known) < len(labelled):
+        others = sorted(set(labelled[TARGET]) - set(classes))
+        shown = ", ".join(map(repr, others[:5])) + (", ..." if len(others) > 5 else "")
+        typer.echo(
+            f"drift: {len(labelled) - len(known)} labelled rows have a true label the model "
+            f"does not know ({shown}): left out of the quality report"
+        )
+    return known
+
+
 def predict(features: pd.DataFrame, bundle_dir: Path) -> list[str]:
     """The served model's labels for typed features."""
     _, model = load(bundle_dir)
@@ -228,11 +252,13 @@ def main(
         typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
         output_dir.mkdir(parents=True, exist_ok=True)
         current_features = typed(recent, metadata, source)
+        check_values(current_features, source)
         snapshot = drift_report(training, current_features, metadata, params.drift)
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
         drifts, share, dataset_drift = verdicts(snapshot.dict())
         quality = None
+        labelled = known_labels(labelled, metadata.classes)
         if len(labelled) >= params.drift.min_rows:
             test = pd.read_csv(test_file, dtype=str)
             test_features = typed(test, metadata, display_path(test_file))

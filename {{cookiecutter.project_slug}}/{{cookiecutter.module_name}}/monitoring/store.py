@@ -1,6 +1,6 @@
 """The prediction log: each prediction the service answered, in one SQLite file.
 
-The service appends to it through a `PredictionWriter` (api/prediction_log.py); `make drift`
+The service appends to it through a `PredictionWriter` (prediction_log.py); `make drift`
 reads the most recent rows with `read_recent`. One row per predicted record: when, the request
 id (to join ground truth that arrives later), the record's place in its request, the model
 version, the inputs, the predicted label and the class probabilities. To keep the service fast,
@@ -12,10 +12,16 @@ Safe under several workers and restarts: the file is in WAL mode, where readers 
 writer and each process's writer waits its turn for the lock (up to `busy_timeout` seconds);
 each flush is one transaction, so a crash loses at most the last second of rows, never the
 file. A request only queues its rows; a background thread writes what is queued every second.
-Nothing here fails a request: when the disk or the size cap is full, the lock stays taken too
-long or the folder cannot be written, the rows are dropped, reported through
-`on_drop(reason, count)` (the service counts them as a metric) and logged as one warning per
-outage.
+The file is a ring buffer: at its size cap (`max_bytes`) a flush deletes the oldest rows (a
+tenth of the log, or as many as it writes) to make room, reported through `on_evict(count)`.
+A log deleted or replaced while the service writes to it is noticed at the next flush and
+started again, and the rows the old file held since this writer opened it are counted as lost.
+Nothing here fails a request: when the disk is full, the lock stays taken too long or the folder
+cannot be written, the rows are dropped, reported through `on_drop(reason, count)` (the service
+counts both as metrics) and logged as one warning per outage.
+
+Several workers share one log safely, but a log deleted while several write to it is started
+again only once each has closed the old one: restart them after deleting it by hand.
 
 Personal data: the inputs are whatever clients send. If they describe people, this file holds
 personal data (health data, for the default breast-cancer model): keep it on the service's own
@@ -82,8 +88,13 @@ def insert_statement(rows: int) -> str:
 
 # Seconds between two writes: rows are written in one transaction per flush, not one per request.
 FLUSH_SECONDS = 1.0
-# Why predictions can be dropped: the metric's `reason` label.
-DROP_REASONS = ("full", "locked", "unwritable", "queue_full", "error")
+# Why predictions can be dropped: the metric's `reason` label ("deleted": the log they were
+# written to was deleted or replaced).
+DROP_REASONS = ("full", "locked", "unwritable", "queue_full", "deleted", "error")
+# At the size cap, a flush deletes at least this share of the log's rows, oldest first.
+EVICTED_SHARE = 0.1
+# The files SQLite keeps next to a log in WAL mode.
+JOURNAL = ("-wal", "-shm")
 # SQLite's error names -> the reason a drop is counted under.
 REASONS = {
     "SQLITE_FULL": "full",
@@ -146,6 +157,7 @@ class PredictionWriter:
         retention_days: float | None = None,
         on_write: Callable[[int], None] | None = None,
         on_drop: Callable[[str, int], None] | None = None,
+        on_evict: Callable[[int], None] | None = None,
     ) -> None:
         self.path = path
         self.model = model
@@ -156,6 +168,10 @@ class PredictionWriter:
         self.retention_days = retention_days
         self.on_write = on_write or (lambda count: None)
         self.on_drop = on_drop or (lambda reason, count: None)
+        self.on_evict = on_evict or (lambda count: None)
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file written to
+        self._journal: dict[str, tuple[int, int] | None] = {}  # and of its WAL files
+        self._rows_in_file = 0  # rows this writer wrote to that file
         self._inputs = struct.Struct(f"<{model.numeric_count}d")
         self._probabilities = struct.Struct(f"<{len(model.classes)}d")
         self._pending: collections.deque[list] = collections.deque()  # one list a request
@@ -234,23 +250,82 @@ class PredictionWriter:
         connect again)."""
         rows = len(values) // ROW_VALUES
         try:
+            if connection is not None and not self._same_file():
+                connection.close()
+                connection = None
+                self._remove_stale_journal()
             connection = connection or self._connect()
-            bindable = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // ROW_VALUES
-            step = min(ROWS_PER_INSERT, bindable) * ROW_VALUES
-            with connection:
-                for start in range(0, len(values), step):
-                    chunk = values[start : start + step]
-                    connection.execute(insert_statement(len(chunk) // ROW_VALUES), chunk)
+            try:
+                self._insert(connection, values)
+            except sqlite3.Error as error:
+                if reason_of(error) != "full" or not self.max_bytes:
+                    raise
+                self._evict(connection, rows)  # the size cap: make room, then once more
+                self._insert(connection, values)
         except (sqlite3.Error, OSError) as error:
             self.drop(reason_of(error), rows, str(error))
             if connection is not None:
                 connection.close()
             return None  # connect again next time: the folder or the disk may be back
         self.on_write(rows)
+        self._rows_in_file += rows
+        self._journal = {suffix: identity(self._sibling(suffix)) for suffix in JOURNAL}
         if self._failing:
             logger.info("prediction log %s: writing again", self.path)
             self._failing = None
         return connection
+
+    def _insert(self, connection: sqlite3.Connection, values: list) -> None:
+        """The rows of `values` in one transaction."""
+        bindable = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // ROW_VALUES
+        step = min(ROWS_PER_INSERT, bindable) * ROW_VALUES
+        with connection:
+            for start in range(0, len(values), step):
+                chunk = values[start : start + step]
+                connection.execute(insert_statement(len(chunk) // ROW_VALUES), chunk)
+
+    def _evict(self, connection: sqlite3.Connection, incoming: int) -> None:
+        """Delete the oldest rows: a tenth of the log, and at least as many as `incoming`. Their
+        pages are reused by the next writes, so the file stays under its cap."""
+        with connection:
+            [(count,)] = connection.execute("SELECT count(*) FROM predictions").fetchall()
+            evicted = min(count, max(incoming, int(count * EVICTED_SHARE)))
+            connection.execute(
+                "DELETE FROM predictions WHERE id IN "
+                "(SELECT id FROM predictions ORDER BY id LIMIT ?)",
+                (evicted,),
+            )
+        self._rows_in_file = max(0, self._rows_in_file - evicted)
+        self.on_evict(evicted)
+        logger.info("prediction log %s: at its size cap, deleted the %d oldest", self.path, evicted)
+
+    def _same_file(self) -> bool:
+        """Whether the log is still the file this writer opened; if it was deleted or replaced,
+        count what this writer had written to it as lost."""
+        if identity(self.path) == self._file:
+            return True
+        lost, self._rows_in_file = self._rows_in_file, 0
+        self.on_drop("deleted", lost)
+        logger.warning(
+            "prediction log %s was deleted or replaced: %d predictions written to it since the "
+            "service opened it are gone; starting a new log",
+            self.path,
+            lost,
+        )
+        return False
+
+    def _sibling(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.name + suffix)
+
+    def _remove_stale_journal(self) -> None:
+        """Delete the WAL files of the log that was deleted or replaced. SQLite leaves them when
+        the file goes away under an open connection, and would replay them into the new log at
+        that path (measured: the old rows came back). Only this writer's own ones go: those
+        whose inode is the one it wrote through."""
+        for suffix, known in self._journal.items():
+            if known is not None and identity(self._sibling(suffix)) == known:
+                self._sibling(suffix).unlink(missing_ok=True)
+        self._journal = {}
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +362,7 @@ class PredictionWriter:
         except sqlite3.Error:
             connection.close()
             raise
+        self._file = identity(self.path)
         return connection
 
     def _use_wal(self, connection: sqlite3.Connection) -> None:
@@ -303,6 +379,15 @@ class PredictionWriter:
                 if reason_of(error) != "locked" or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
+
+
+def identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 class UnreadableLogError(Exception):

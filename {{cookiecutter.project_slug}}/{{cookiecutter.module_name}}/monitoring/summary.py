@@ -1,7 +1,7 @@
 """drift.json: what the drift job found, in the one shape that the job writes and the service reads.
 
 `make drift` (drift.py) writes it next to its Evidently reports; the service publishes it at
-/metrics (api/metrics.py): per-feature drift scores and verdicts, the share of drifted features,
+/metrics (metrics.py): per-feature drift scores and verdicts, the share of drifted features,
 the dataset verdict, the accuracy on labelled traffic, and when the report was made, so an alert
 can tell a stale report from a fresh one. pydantic and the standard library only: the service
 reads it without Evidently or pandas.

@@ -180,7 +180,9 @@ def ground_truth_writer(path: Path) -> Iterator[Callable[[tuple[str, int, str]],
 
 @app.command()
 def main(
-    url: Annotated[str, typer.Option(help="The running service")] = "http://127.0.0.1:8000",
+    url: Annotated[
+        str, typer.Option(envvar="API_URL", help="The running service (make passes API_URL)")
+    ],
     normal: Annotated[int, typer.Option(min=0, help="Requests like the training data")] = 300,
     shifted_count: Annotated[
         int, typer.Option("--shifted", min=0, help="Requests that drifted")

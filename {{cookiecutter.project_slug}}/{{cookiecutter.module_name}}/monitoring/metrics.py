@@ -1,14 +1,17 @@
 """Prometheus metrics of the service, at GET /metrics.
 
-`main.create_app` calls this module's `install`, which adds:
+One of the service's optional parts (api/main.py, PARTS). `install(app)`, unless
+API_METRICS_ENABLED=false, adds:
 
 - a pure-ASGI middleware counting every request by route template (`/predict`, never the raw
-  path), method and status, with its latency, the requests in progress, and the prediction
-  cache's answers when the service has a cache (read from its X-Cache header, so the cache
-  itself knows nothing of Prometheus);
-- a wrapper around the loaded model that counts predictions by class and times each model call;
-- a listener on the 422 handler (errors.py) counting out-of-range values by feature;
+  path, from the route the app matched), method and status, with its latency, and the
+  prediction cache's answers when the service has a cache (read from its X-Cache header, so the
+  cache itself knows nothing of Prometheus);
+- a listener on the 422 handler (api/errors.py) counting out-of-range values by feature;
 - GET /metrics, a plain route: a mounted metrics app would answer /metrics with a redirect.
+
+While the app runs, `attached(app)` times each model call and counts predictions by class
+through the predictor's `model_timer` and `observers` (api/predictor.py).
 
 The gauges (the model's identity, the drift job's verdicts from drift.json) are read when
 Prometheus scrapes, by a collector, so every worker reports the same values: no gauge holds a
@@ -20,9 +23,9 @@ container (`WORKERS=N`, or `uvicorn --workers N` by hand), PROMETHEUS_MULTIPROC_
 empty folder at the start (the image's command sees to it): each worker then writes its counts
 there and /metrics adds them up, whichever worker answers.
 
-Longer than most modules: the series, the middleware, the model's wrappers and the scrape-time
-collector are one job (what Prometheus reads), and splitting them would scatter the names that
-the dashboard and the alert rules depend on.
+Longer than most modules: the series, the middleware and the scrape-time collector are one job
+(what Prometheus reads), and splitting them would scatter the names that the dashboard and the
+alert rules depend on.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Response
-from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
@@ -46,30 +48,16 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..config import DRIFT_SUMMARY
-from ..monitoring.summary import DriftSummary, DriftSummaryError, read_summary
-from .predictor import ModelState, Prediction, Predictor
+from ..api.predictor import ModelState, Observer, Prediction
+from ..inference import Row
+from .summary import DriftSummary, DriftSummaryError, read_summary
 
 # Seconds. The request buckets bracket the p99 alert (0.1 s); the model answers in microseconds.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MODEL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404)
-
-
-class MetricsSettings(BaseSettings):
-    """`API_METRICS_*` variables."""
-
-    model_config = SettingsConfigDict(env_prefix="API_METRICS_", extra="ignore")
-
-    enabled: bool = Field(default=True, description="Serve /metrics and count requests")
-    drift_summary: Path = Field(
-        default=DRIFT_SUMMARY, description="drift.json of `make drift`, published at /metrics"
-    )
 
 
 class ServiceMetrics:
@@ -102,6 +90,11 @@ class ServiceMetrics:
         )  # fmt: skip
         self.logged = Counter(
             "prediction_log_records", "Predictions written to the prediction log",
+            registry=registry,
+        )  # fmt: skip
+        self.log_evicted = Counter(
+            "prediction_log_evicted_records",
+            "Oldest predictions deleted to keep the prediction log under its size cap",
             registry=registry,
         )  # fmt: skip
         self.log_dropped = Counter(
@@ -221,47 +214,30 @@ def drift_metrics(summary: DriftSummary) -> Iterator[Metric]:
         yield accuracy
 
 
-class RouteLabels:
-    """The route template that answers a request, from the app's own routes."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self._known: dict[str, str] = {}  # paths equal to their template: as many as routes
-
-    def __call__(self, scope: Scope) -> str:
-        path = scope["path"]
-        label = self._known.get(path)
-        if label is None:
-            label = self._match(scope)
-            if label == path:
-                self._known[path] = label
-        return label
-
-    def _match(self, scope: Scope) -> str:
-        partial = None
-        for route in iter_route_contexts(self.app.router.routes):
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route.path_format or UNMATCHED
-            if match is Match.PARTIAL and partial is None:
-                partial = route.path_format  # the path, not the method: a 405
-        return partial or UNMATCHED
+def route_label(scope: Scope, root: str) -> str:
+    """The route template that answered a request, once the app has: the route it matched (a 405
+    too), or for a mounted app (the offline docs' files) the mount's path; UNMATCHED for a 404.
+    `root` is the request's root path before the app ran: a mount appends its path to it."""
+    route = scope.get("route")
+    if route is not None:
+        return route.path_format
+    mount = scope.get("root_path", "")[len(root) :]
+    return mount + "/{path}" if mount else UNMATCHED
 
 
 class MetricsMiddleware:
     """ASGI middleware: count, time and label every HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: RouteLabels) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        route = self.routes(scope)  # before the app runs: a mount rewrites the scope's paths
+        root = scope.get("root_path", "")
         status = 500  # unless the app answers: an exception that escaped it
         cache_header = None
 
@@ -278,84 +254,52 @@ class MetricsMiddleware:
             await self.app(scope, receive, observing_send)
         finally:
             seconds = time.perf_counter() - start
-            self.metrics.observe(route, scope["method"], status, seconds)
+            self.metrics.observe(route_label(scope, root), scope["method"], status, seconds)
             if cache_header is not None:
                 self.metrics.count_cache(cache_header)
 
 
-class TimedModel:
-    """The ONNX model, each call timed."""
+def count_predictions(metrics: ServiceMetrics, classes: list[str]) -> Observer:
+    """An observer of the predictor that counts its answers by class."""
+    counters = {label: metrics.predictions.labels(label) for label in classes}
 
-    def __init__(self, model: Any, histogram: Histogram) -> None:
-        self.model = model
-        self.histogram = histogram
-
-    def predict(self, rows: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return self.model.predict(rows)
-        finally:
-            self.histogram.observe(time.perf_counter() - start)
-
-
-class CountingPredictor:
-    """The served predictor, its answers counted by class."""
-
-    def __init__(self, predictor: Predictor, metrics: ServiceMetrics) -> None:
-        self.predictor = predictor
-        self.metadata = predictor.metadata
-        self.version = predictor.version
-        self.classes = predictor.classes
-        self._counters = {label: metrics.predictions.labels(label) for label in self.classes}
-
-    async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
-        predictions = await self.predictor.predict(records)
+    def observe(rows: Sequence[Row], predictions: list[Prediction]) -> None:
         for prediction in predictions:
-            self._counters[prediction["label"]].inc()
-        return predictions
+            counters[prediction["label"]].inc()
+
+    return observe
 
 
-def instrument(state: ModelState, metrics: ServiceMetrics) -> None:
-    """Count the loaded predictor's answers and time its model, under any wrapper (a wrapper,
-    like the cache, keeps what it wraps as `.predictor`)."""
-    if state.predictor is None:
-        return
-    inner: Any = state.predictor
-    while not isinstance(inner, Predictor):
-        inner = inner.predictor
-    inner.model = TimedModel(inner.model, metrics.inference)
-    for feature in inner.metadata.numeric_features:  # every ranged feature's series from 0,
-        metrics.out_of_range.labels(feature.name)  # so that increase() sees the first rejection
-    state.predictor = CountingPredictor(state.predictor, metrics)  # type: ignore[assignment]
-
-
-def install(app: FastAPI, settings: MetricsSettings | None = None) -> None:
-    """Add the metrics middleware, the model's instrumentation and GET /metrics to `app`."""
-    settings = settings or MetricsSettings()
-    if not settings.enabled:
+def install(app: FastAPI) -> None:
+    """Add the metrics middleware, the out-of-range listener and GET /metrics to `app`."""
+    settings = app.state.settings
+    if not settings.metrics_enabled:
         return
     disable_created_metrics()  # no `_created` series: Prometheus has no use for them here
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry)
-    state = ServiceState(app.state.model, settings.drift_summary)
-    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    if multiprocess:  # every worker's files, added up; `registry` would show this worker only
-        registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # every worker's files, added up: `registry`
+        registry = CollectorRegistry()  # would show this worker only
         MultiProcessCollector(registry)
-    registry.register(state)
+    registry.register(ServiceState(app.state.model, settings.metrics_drift_summary))
     app.state.metrics = metrics
     app.state.out_of_range_listeners.append(metrics.count_out_of_range)
-    serve = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serve(app):
-            instrument(app.state.model, metrics)
-            yield
 
     async def scrape() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
-    app.router.lifespan_context = lifespan
     app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=RouteLabels(app))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+
+@contextlib.asynccontextmanager
+async def attached(app: FastAPI) -> AsyncIterator[None]:
+    """While the app runs, time the loaded model's calls and count its answers by class."""
+    metrics: ServiceMetrics | None = getattr(app.state, "metrics", None)
+    predictor = app.state.model.predictor
+    if metrics is not None and predictor is not None:
+        predictor.model_timer = metrics.inference.observe
+        predictor.observers.append(count_predictions(metrics, predictor.classes))
+        for feature in predictor.metadata.numeric_features:  # each ranged feature's series from
+            metrics.out_of_range.labels(feature.name)  # 0, so increase() sees the first rejection
+    yield

@@ -1,0 +1,141 @@
+"""Prediction logging: each prediction the service answers goes to the prediction log.
+
+One of the service's optional parts (api/main.py, PARTS). Unless
+API_PREDICTION_LOG_ENABLED=false:
+
+- `install(app)` gives each request an id, the client's X-Request-ID when it is a short token,
+  else a new one, and sends it back in X-Request-ID: ground truth that arrives later is joined
+  on it;
+- `attached(app)`, while the app runs, adds an observer to the loaded predictor
+  (api/predictor.py) that queues each answered record (inputs, label, probabilities, model
+  version, request id, time) for the log in store.py, an SQLite file that a background thread
+  appends to. It is safe with several workers and across restarts, and never fails a request:
+  what cannot be written is dropped, counted in `prediction_log_dropped_records_total{reason}`
+  (with metrics on) and logged as a warning.
+
+The inputs may be personal data: see store.py before turning this on for real users.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..api.predictor import Observer, Prediction
+from ..inference import Row
+from .store import DROP_REASONS, LoggedModel, PredictionWriter
+
+logger = logging.getLogger(__name__)
+
+# The id of the request being answered (see RequestId).
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
+# What a client's X-Request-ID may be to be kept: a short token, nothing that could hold a
+# sentence of personal data or break a log line.
+REQUEST_ID_RULE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+class RequestId:
+    """ASGI middleware: the request's id in REQUEST_ID and in the answer's X-Request-ID."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+        if not REQUEST_ID_RULE.fullmatch(request_id):
+            request_id = new_request_id()
+        token = REQUEST_ID.set(request_id)
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+
+def logging_to(writer: PredictionWriter) -> Observer:
+    """An observer of the predictor that queues each answered request for the log."""
+
+    def observe(rows: Sequence[Row], predictions: list[Prediction]) -> None:
+        try:
+            # Rows hold the values as the client sent them (the model gets float32 copies);
+            # probabilities are in class order: the predictor builds them so, and a cache keeps
+            # the order it was given.
+            writer.submit(
+                REQUEST_ID.get() or new_request_id(),
+                [
+                    (row, p["label"], tuple(p["probabilities"].values()))
+                    for row, p in zip(rows, predictions, strict=True)
+                ],
+            )
+        except Exception as error:  # a bug here may cost log rows, never an answer
+            writer.drop("error", len(rows), repr(error))
+
+    return observe
+
+
+def install(app: FastAPI) -> None:
+    """Give each request of `app` an id (X-Request-ID)."""
+    if app.state.settings.prediction_log_enabled:
+        app.add_middleware(RequestId)
+
+
+@contextlib.asynccontextmanager
+async def attached(app: FastAPI) -> AsyncIterator[None]:
+    """While the app runs, log the loaded predictor's answers."""
+    settings, predictor = app.state.settings, app.state.model.predictor
+    if not settings.prediction_log_enabled or predictor is None:
+        if not settings.prediction_log_enabled:
+            logger.info("prediction log off: API_PREDICTION_LOG_ENABLED is false")
+        yield
+        return
+    metrics = getattr(app.state, "metrics", None)  # present when metrics are on
+    if metrics:  # every reason from 0, so that increase() sees the first drop
+        for reason in DROP_REASONS:
+            metrics.log_dropped.labels(reason)
+    metadata = predictor.metadata
+    writer = PredictionWriter(
+        settings.prediction_log_path,
+        LoggedModel(
+            metadata.identity.version,
+            tuple(metadata.feature_names),
+            tuple(metadata.classes),
+            numeric=len(metadata.numeric_features),
+        ),
+        queue_size=settings.prediction_log_queue_size,
+        busy_timeout=settings.prediction_log_busy_timeout_seconds,
+        max_bytes=settings.prediction_log_max_mb * 1024 * 1024,
+        retention_days=settings.prediction_log_retention_days,
+        on_write=metrics.logged.inc if metrics else None,
+        on_drop=metrics.count_dropped if metrics else None,
+        on_evict=metrics.log_evicted.inc if metrics else None,
+    )
+    writer.start()
+    predictor.observers.append(logging_to(writer))
+    logger.info("prediction log on: %s", settings.prediction_log_path)
+    try:
+        yield
+    finally:
+        writer.close()
