@@ -282,7 +282,7 @@ def test_precommit_and_metrics_diff_run_as_ci_runs_them(default_project):
     assert "Failed" not in hooks and re.search(r"detect-secrets\.+Passed", hooks)
     diff = make(project, env, "--no-print-directory", "metrics-diff").stdout
     assert "### Metrics: workspace against main" in diff
-    assert re.search(r"^\| reports/metrics\.json +\| f1 ", diff, re.MULTILINE), diff
+    assert re.search(r"^\| reports/metrics\.json +\| f1_macro ", diff, re.MULTILINE), diff
 
 
 # --- the compose stack: API + Redis, MLflow on PostgreSQL -------------------------------------

@@ -100,6 +100,25 @@ def test_every_alert_is_unit_tested_firing(rendered, set_id):
 
 
 @pytest.mark.parametrize("set_id", MONITORED)
+def test_alert_unit_tests_expect_the_rules_own_annotations(rendered, set_id):
+    """promtool compares annotations word for word, so an edited description must be edited in
+    alerts.test.yml too; this catches it in the fast tier, where promtool is absent."""
+    folder = rendered(set_id) / "deploy" / "prometheus"
+    annotations = {rule["alert"]: rule["annotations"] for rule in alert_rules(rendered(set_id))}
+    tests = yaml.safe_load((folder / "alerts.test.yml").read_text())["tests"]
+    expected = [
+        (case["alertname"], alert["exp_annotations"])
+        for test in tests
+        for case in test["alert_rule_test"]
+        for alert in case.get("exp_alerts", [])
+        if "exp_annotations" in alert
+    ]
+    assert expected
+    for name, written in expected:
+        assert written == annotations[name], f"alerts.test.yml expects old annotations of {name}"
+
+
+@pytest.mark.parametrize("set_id", MONITORED)
 def test_dashboard_and_rules_read_only_series_the_service_defines(rendered, set_id):
     project = rendered(set_id)
     defined = defined_series(project)
