@@ -249,8 +249,10 @@ def what_failed(entry: dict[str, Any]) -> str:
     at = f" (row{'s' if len(rows) > 1 else ''} {shortened(rows)})" if rows else ""
     if "unexpected_count" in result and "column_list" in kwargs:  # a check of whole rows
         count, total = result["unexpected_count"], result.get("element_count") or 1
-        allowed = f", at most {1 - kwargs['mostly']:.0%} allowed" if "mostly" in kwargs else ""
-        return f"{count} of {total} rows unexpected ({count / total:.0%}{allowed}){at}"
+        share = f"{100 * count / total:.0f}%"
+        if "mostly" in kwargs:
+            share += f", at most {100 * (1 - kwargs['mostly']):.0f}% allowed"
+        return f"{count} of {total} rows unexpected ({share}){at}"
     if "unexpected_count" in result:
         counted = result.get("partial_unexpected_counts") or []
         values = [item["value"] for item in counted] or result.get("partial_unexpected_list", [])
