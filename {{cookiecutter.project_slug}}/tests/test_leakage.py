@@ -132,3 +132,12 @@ def test_text_columns_are_not_checked():
 def test_a_class_with_a_single_row_is_left_to_the_features_stage():
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["a", "a", "a", "b"]})
     assert column_scores(frame, "y", {}) == []
+
+
+def test_a_large_table_is_checked_on_a_sample_that_keeps_its_rare_class():
+    rng = np.random.default_rng(0)
+    labels = np.array(["common"] * 11_970 + ["rare"] * 30)
+    frame = pd.DataFrame({"noise": rng.normal(size=len(labels)), "y": labels})
+    frame["code"] = np.where(labels == "rare", 1.0, 0.0) + rng.uniform(0, 0.5, len(labels))
+    scores = {item.column: item.score for item in column_scores(frame, "y", {})}
+    assert scores["code"] == 1.0 and scores["noise"] < LEAKY_SCORE

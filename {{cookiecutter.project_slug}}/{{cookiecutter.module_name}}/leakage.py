@@ -60,16 +60,17 @@ def one_column_model(kind: str, classes: int):
 
 
 def column_scores(frame: pd.DataFrame, target: str, kinds: Mapping[str, str]) -> list[ColumnScore]:
-    """How well each numeric and category column predicts `target` alone, best first; nothing
-    when a class has a single row (the `features` stage then says why it cannot split)."""
+    """How well each numeric and category column predicts `target` alone, best first. Classes
+    with a single row are left out (the `features` stage says why it cannot split them)."""
     data = frame[frame[target].notna()]
-    if len(data) > MAX_ROWS:
-        data = data.sample(MAX_ROWS, random_state=0)
+    if len(data) > MAX_ROWS:  # every class keeps its share
+        data = data.groupby(target).sample(frac=MAX_ROWS / len(data), random_state=0)
+    counts = data[target].astype(str).value_counts()
+    data = data[data[target].astype(str).map(counts) >= 2]
     labels = data[target].astype(str)
-    counts = labels.value_counts()
-    folds = min(FOLDS, int(counts.min()))
-    if len(counts) < 2 or folds < 2:
+    if labels.nunique() < 2:
         return []
+    folds = min(FOLDS, int(labels.value_counts().min()))
     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
     scores = []
     for name in data.columns:
@@ -83,7 +84,7 @@ def column_scores(frame: pd.DataFrame, target: str, kinds: Mapping[str, str]) ->
         else:
             values = data[name].astype(str)
         predicted = cross_val_predict(
-            one_column_model(kind, len(counts)), values.to_frame(), labels, cv=splitter
+            one_column_model(kind, labels.nunique()), values.to_frame(), labels, cv=splitter
         )
         scores.append(ColumnScore(name, float(balanced_accuracy_score(labels, predicted))))
     return sorted(scores, key=lambda item: -item.score)
