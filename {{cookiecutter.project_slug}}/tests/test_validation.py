@@ -1,5 +1,6 @@
 """Stage `validate`: good data passes; bad data fails with one line per failed expectation naming
-the expectation, the column and the offending values; unreadable data or suites stop it in one line.
+the expectation, the column and the offending values; unreadable data or suites stop it in one line;
+data that meets the suite but holds the label in one of its columns stops it too (leakage).
 
 Great Expectations takes 5-10 s to import, once per test process: the commands run in-process
 (typer's CliRunner), and the runs that several tests look at happen once per module. The
@@ -10,12 +11,17 @@ table with every kind of column, whose faults are known exactly.
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from tables import mixed_frame, raw_frame
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.config import (
     EXPECTATION_SUITE,
+)
+from {{ cookiecutter.module_name }}.params import (
+    load_params,
 )
 from {{ cookiecutter.module_name }}.suite import (
     DEFAULT_MARGIN,
@@ -55,15 +61,28 @@ def suite_path(table, folder):
     return path
 
 
-def validate(frame, folder, suite_path, name):
+@pytest.fixture(scope="module")
+def params_path(table, folder):
+    """The project's params.yaml with the `data` section of the table."""
+    document = load_params().model_dump()
+    document["data"] = table[1].model_dump()
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def validate(frame, folder, suite_path, name, params=None):
     """Run the command on `frame`; return its result and its report folder."""
     data, reports = folder / f"{name}.csv", folder / f"{name}-reports"
     frame.to_csv(data, index=False)
-    return invoke(data, suite_path, reports), reports
+    return invoke(data, suite_path, reports, params), reports
 
 
-def invoke(data, suite, reports):
+def invoke(data, suite, reports, params=None):
+    """The command on `data`, with the `data` settings of `params` (default: the project's)."""
     arguments = ["--input-path", data, "--suite-path", suite, "--report-dir", reports]
+    if params is not None:
+        arguments += ["--params-file", params]
     result = runner.invoke(app, [str(argument) for argument in arguments])
     assert "Traceback" not in result.output
     return result
@@ -81,14 +100,15 @@ def expected_count(suite_path):
 
 
 @pytest.fixture(scope="module")
-def good_run(table, folder, suite_path):
-    return validate(table[0], folder, suite_path, "good")
+def good_run(table, folder, suite_path, params_path):
+    return validate(table[0], folder, suite_path, "good", params_path)
 
 
 def test_good_data_passes_and_writes_the_reports(good_run, suite_path, expected_count):
     result, reports = good_run
     assert result.exit_code == 0, result.output
     assert f"{expected_count} of {expected_count} expectations met" in result.output
+    assert "validate: no single column predicts band: the best alone, " in result.output
     summary = json.loads((reports / "summary.json").read_text())
     expectations = json.loads(suite_path.read_text())["expectations"]
     assert summary["success"] is True
@@ -109,7 +129,7 @@ def test_the_committed_suite_passes_on_the_configured_data(folder):
 
 
 @pytest.fixture(scope="module")
-def bad_run(table, folder, suite_path):
+def bad_run(table, folder, suite_path, params_path):
     """One run on data with one fault of each kind, each in its own column."""
     frame = table[0].copy()
     frame.loc[[4, 7], "reading"] = None
@@ -120,7 +140,7 @@ def bad_run(table, folder, suite_path):
     frame.loc[6, "site"] = "site-9"
     frame.loc[8, "note"] = "far too long " * 10
     frame = frame.drop(columns="depth")
-    result, reports = validate(frame, folder, suite_path, "bad")
+    result, reports = validate(frame, folder, suite_path, "bad", params_path)
     return result, reports, result.stderr.splitlines()
 
 
@@ -192,6 +212,41 @@ def test_data_docs_page_stays_readable_offline(bad_run):
     # The status icons come from a CDN: offline, these styles show the words instead.
     assert 'content: "FAIL"' in page and "fa-times" in page
     assert "12,5" in page
+
+
+def test_duplicated_rows_stop_it(table, folder, suite_path, params_path):
+    """200 rows appended again: every other expectation holds, the one on whole rows fails."""
+    frame = table[0]
+    twice = pd.concat([frame, frame.sample(200, random_state=0)], ignore_index=True)
+    result, _reports = validate(twice, folder, suite_path, "duplicated", params_path)
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1
+    assert lines[0] == (
+        "validate: expect_compound_columns_to_be_unique on the table: "
+        f"400 of {ROWS + 200} rows unexpected (80%, at most 5% allowed) (rows "
+        + ", ".join(map(str, sorted(frame.sample(200, random_state=0).index)[:5]))
+        + ", ...)"
+    )
+    assert lines[1].startswith("validate: 1 of ")
+
+
+def test_a_column_holding_the_label_stops_it_unless_allowed(table, folder, suite_path, params_path):
+    """The label hidden in `reading`, inside its usual range: the suite sees nothing wrong."""
+    frame = table[0].copy()
+    frame["reading"] = frame["band"].map({"low": 0.0, "mid": 1.0, "high": 2.0})
+    result, _reports = validate(frame, folder, suite_path, "leaky", params_path)
+    assert result.exit_code == 1
+    assert "expectations met" in result.stdout
+    assert result.stderr.startswith("validate: reading (1.00) alone predicts band almost ")
+    assert len(result.stderr.splitlines()) == 1
+
+    document = yaml.safe_load(params_path.read_text())
+    document["data"]["allow_leaky_features"] = ["reading"]
+    allowed = folder / "params-allowing.yaml"
+    allowed.write_text(yaml.safe_dump(document))
+    result, _reports = validate(frame, folder, suite_path, "allowed", allowed)
+    assert result.exit_code == 0, result.output
+    assert "no single column predicts band: the best alone, site," in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,9 @@ def data_section(csv: str, target: str, kinds: dict[str, ColumnKind], source: st
         "  # The kind of each input column: numeric, category (one-hot encoded), text (TF-IDF) or\n"
         "  # ignore (kept out of the model). A column not listed is numeric.\n"
         f"  columns:\n{listed}\n"
+        "  # `validate` stops when a single column predicts the target almost perfectly, the mark\n"
+        "  # of label leakage (docs/your-data.md). List a column here only once you know why.\n"
+        "  allow_leaky_features: []\n"
     )
 
 

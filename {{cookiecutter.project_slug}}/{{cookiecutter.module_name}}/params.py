@@ -53,6 +53,10 @@ class DataParams(Section):
     columns: dict[str, ColumnKind] = Field(
         default_factory=dict, description="Kind of each input column; one not listed is numeric"
     )
+    allow_leaky_features: list[str] = Field(
+        default_factory=list,
+        description="Columns that `validate` lets through although each alone predicts the target",
+    )
 
 
 class FeaturesParams(Section):
@@ -73,6 +77,9 @@ class GateParams(Section):
         description="Lowest test value of each metric named"
     )
     compare_on: Metric
+    allow_perfect: bool = Field(
+        default=False, description="Promote a candidate perfect on a large test split"
+    )
 
 
 class EnergyParams(Section):

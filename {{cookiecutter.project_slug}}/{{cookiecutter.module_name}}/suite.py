@@ -2,7 +2,8 @@
 
 The suite (expectations/raw_data.json) is what the `validate` stage checks the raw data against.
 This command writes one that the given data meets: the columns in order, the row count within
-half to double, and per column no nulls (or at most the observed share), then by the column's
+half to double, few duplicated rows (at most `--duplicates` of the rows, 5 %, or the observed
+share if higher), and per column no nulls (or at most the observed share), then by the column's
 kind (`data.columns` in params.yaml; a column not listed is numeric): the label's known values;
 for a numeric feature, values that read as numbers within the observed range widened by a margin;
 for a category, the values seen; for a text, lengths up to the longest seen plus the margin.
@@ -33,6 +34,9 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 SUITE_NAME = "raw_data"
 DEFAULT_MARGIN = 0.1
+# Share of rows that may have an identical twin (GE counts every copy): a file appended to itself
+# or a join that repeats rows goes far beyond it; a few true repeats stay below.
+DEFAULT_DUPLICATES = 0.05
 # A number as pandas writes it to CSV (12, -0.5, 1e-05, 12.0: one null makes an int column float).
 # GE matches each value's text, so when a stray "abc" makes pandas read a column as text, exactly
 # the values that are not numbers fail, and those are the values a failure shows.
@@ -71,12 +75,24 @@ def not_null_kwargs(series: pd.Series) -> dict[str, Any]:
     return {"column": series.name, "mostly": math.floor(100 * (1 - nulls / len(series))) / 100}
 
 
+def unique_rows_kwargs(frame: pd.DataFrame, duplicates: float) -> dict[str, Any]:
+    """Every column together unique in at least 1 - `duplicates` of the rows, or in the share of
+    rows that are unique in `frame` (rounded down to a percent) when it has more duplicates."""
+    unique = 1 - float(frame.duplicated(keep=False).mean())
+    mostly = min(round(1 - duplicates, 4), math.floor(100 * unique) / 100)
+    return {"column_list": [str(name) for name in frame.columns], "mostly": mostly}
+
+
 def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def expectations_for(
-    frame: pd.DataFrame, target: str, kinds: Mapping[str, str], margin: float
+    frame: pd.DataFrame,
+    target: str,
+    kinds: Mapping[str, str],
+    margin: float,
+    duplicates: float = DEFAULT_DUPLICATES,
 ) -> list[dict[str, Any]]:
     """The expectations (GE's native format) that `frame` meets, table first, then by column
     (of the kind `kinds` gives it, numeric when not given)."""
@@ -91,6 +107,11 @@ def expectations_for(
         {
             "type": "expect_table_row_count_to_be_between",
             "kwargs": {"min_value": max(1, rows // 2), "max_value": 2 * rows},
+        },
+        # Rows repeated whole: one export appended to another, a join that multiplies rows.
+        {
+            "type": "expect_compound_columns_to_be_unique",
+            "kwargs": unique_rows_kwargs(frame, duplicates),
         },
     ]
     for name in frame.columns:
@@ -144,7 +165,12 @@ def expectations_for(
 
 
 def suite_document(
-    frame: pd.DataFrame, target: str, kinds: Mapping[str, str], margin: float, source: str
+    frame: pd.DataFrame,
+    target: str,
+    kinds: Mapping[str, str],
+    margin: float,
+    source: str,
+    duplicates: float = DEFAULT_DUPLICATES,
 ) -> dict[str, Any]:
     """A complete suite in GE's native format, without ids so that the same data gives the same
     file."""
@@ -152,10 +178,19 @@ def suite_document(
         raise SuiteError(f"the label column {target!r} (data.target) is not in {source}")
     if margin < 0:
         raise SuiteError(f"the margin must be 0 or more, not {margin}")
+    if not 0 <= duplicates < 1:
+        raise SuiteError(f"the share of duplicated rows must be at least 0, below 1: {duplicates}")
     return {
         "name": SUITE_NAME,
-        "expectations": expectations_for(frame, target, kinds, margin),
-        "meta": {"generated_from": {"data": source, "rows": len(frame), "margin": margin}},
+        "expectations": expectations_for(frame, target, kinds, margin, duplicates),
+        "meta": {
+            "generated_from": {
+                "data": source,
+                "rows": len(frame),
+                "margin": margin,
+                "duplicates": duplicates,
+            }
+        },
         "notes": "Written by the `suite` command from data the team trusts. Review it and edit it "
         "by hand as you learn what valid data looks like (see expectations/README.md).",
     }
@@ -181,6 +216,9 @@ def main(
     margin: Annotated[
         float, typer.Option(help="How far past the observed range a value may go, as a share of it")
     ] = DEFAULT_MARGIN,
+    duplicates: Annotated[
+        float, typer.Option(help="Share of rows that may have an identical twin (each copy counts)")
+    ] = DEFAULT_DUPLICATES,
     params_file: Path = PARAMS_FILE,
 ) -> None:
     """Write a suite that the data in INPUT_PATH meets to OUTPUT_PATH (overwriting it)."""
@@ -188,7 +226,7 @@ def main(
         data = load_params(params_file).data
         frame = read_data(input_path)
         document = suite_document(
-            frame, data.target, data.columns, margin, display_path(input_path)
+            frame, data.target, data.columns, margin, display_path(input_path), duplicates
         )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(suite_text(document), encoding="utf-8")

@@ -5,6 +5,11 @@ the chance to fail slowly: the SQLite file must be writable, and a tracking serv
 within seconds (MLflow alone would retry for minutes). It also marks as FAILED the runs of this
 machine that a killed stage left RUNNING. Inside `with tracking_errors():` any MLflow, database
 or network error becomes a one-line TrackingError.
+
+`python -m <package>.tracking` (`make mlflow-server`) starts a tracking server at
+MLFLOW_TRACKING_URI on the database MLFLOW_BACKEND_STORE_URI, once that database answers: a
+database server that is down, a missing user or database, or a wrong password is one line within
+seconds, where `mlflow server` would retry for minutes.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow
+import typer
 from mlflow import MlflowClient
 
 from .config import mlflow_tracking_uri
-from .errors import PipelineError
+from .errors import PipelineError, reported
 
 # Seconds a tracking server gets to answer its health check.
 SERVER_TIMEOUT_SECONDS = 5
@@ -146,3 +154,57 @@ def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
             closed.append(run.info.run_id)
             print(f"tracking: run {run.info.run_id} was left RUNNING by a killed stage: FAILED")
     return closed
+
+
+def check_database(uri: str) -> None:
+    """Fail within seconds, with the database's own reason, when the store `uri` (an SQLAlchemy
+    URL, what `mlflow server --backend-store-uri` takes) cannot be opened."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    try:
+        url = sqlalchemy.engine.make_url(uri)
+    except sqlalchemy.exc.ArgumentError:
+        raise TrackingError(f"MLFLOW_BACKEND_STORE_URI is not a database URL: {uri!r}") from None
+    shown = url.render_as_string(hide_password=True)
+    # A database server gets SERVER_TIMEOUT_SECONDS to answer; an SQLite file needs no timeout.
+    is_file = url.get_backend_name() == "sqlite"
+    arguments = {} if is_file else {"connect_timeout": SERVER_TIMEOUT_SECONDS}
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=arguments, poolclass=NullPool)
+        with engine.connect():
+            pass
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        reason = " ".join(re.sub(r"^connection to server at .*? failed: ", "", reason).split())
+        raise TrackingError(
+            f"the database {shown} cannot be used ({reason}): start its server, create the user "
+            "and the database that MLFLOW_BACKEND_STORE_URI names, or correct it in .env"
+        ) from None
+
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+@app.command()
+def server() -> None:
+    """Start `mlflow server` where MLFLOW_TRACKING_URI says, on MLFLOW_BACKEND_STORE_URI."""
+    with reported("mlflow-server"):
+        store = os.environ.get("MLFLOW_BACKEND_STORE_URI")
+        address = urlsplit(mlflow_tracking_uri())
+        if not store:
+            raise TrackingError("MLFLOW_BACKEND_STORE_URI is not set: copy .env.example to .env")
+        if address.scheme != "http" or not address.hostname:
+            raise TrackingError(
+                f"MLFLOW_TRACKING_URI is {mlflow_tracking_uri()}, not the http:// address the "
+                "server should listen at (see .env.example)"
+            )
+        check_database(store)
+    port = str(address.port or 5000)
+    typer.echo(f"MLflow tracking server at http://{address.hostname}:{port} (Ctrl-C stops it)")
+    command = ["mlflow", "server", "--host", address.hostname, "--port", port]
+    os.execv(sys.executable, [sys.executable, "-m", *command])
+
+
+if __name__ == "__main__":
+    app()

@@ -4,7 +4,9 @@ It runs the Great Expectations (GE) suite expectations/raw_data.json on data/raw
 writes reports/validation/: summary.json, GE's own description of the result (the next stage
 depends on it), and data_docs/index.html, GE's Data Docs. A failed expectation prints one line
 naming the expectation, its column and the offending values, and stops the pipeline (exit status
-1), so a bad batch never reaches training or the served model.
+1), so a bad batch never reaches training or the served model. Data that meets the suite then goes
+through the leakage check (leakage.py): a column that predicts the target by itself stops the
+pipeline too, unless params.yaml's `data.allow_leaky_features` lists it.
 
 `python -m <package>.suite` writes a starting suite (see suite.py); the team edits it by hand.
 GE is imported inside this module's functions only, so the other stages do not pay its 5-10 s
@@ -26,8 +28,10 @@ from urllib.request import url2pathname
 import pandas as pd
 import typer
 
-from .config import EXPECTATION_SUITE, RAW_DATASET, VALIDATION_DIR, display_path
+from . import leakage
+from .config import EXPECTATION_SUITE, PARAMS_FILE, RAW_DATASET, VALIDATION_DIR, display_path
 from .errors import PipelineError, reported
+from .params import load_params
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
@@ -241,12 +245,18 @@ def what_failed(entry: dict[str, Any]) -> str:
     result, kwargs = entry.get("result") or {}, entry["kwargs"]
     if "exception_info" in entry:
         return f"could not be checked: {entry['exception_info']['exception_message']}"
+    rows = [str(row) for row in result.get("partial_unexpected_index_list") or []]
+    at = f" (row{'s' if len(rows) > 1 else ''} {shortened(rows)})" if rows else ""
+    if "unexpected_count" in result and "column_list" in kwargs:  # a check of whole rows
+        count, total = result["unexpected_count"], result.get("element_count") or 1
+        share = f"{100 * count / total:.0f}%"
+        if "mostly" in kwargs:
+            share += f", at most {100 * (1 - kwargs['mostly']):.0f}% allowed"
+        return f"{count} of {total} rows unexpected ({share}){at}"
     if "unexpected_count" in result:
         counted = result.get("partial_unexpected_counts") or []
         values = [item["value"] for item in counted] or result.get("partial_unexpected_list", [])
         shown = shortened(list(dict.fromkeys(json.dumps(value) for value in values)))  # one null
-        rows = [str(row) for row in result.get("partial_unexpected_index_list") or []]
-        at = f" (row{'s' if len(rows) > 1 else ''} {shortened(rows)})" if rows else ""
         total = result.get("element_count")
         return f"{result['unexpected_count']} of {total} values unexpected: {shown}{at}"
     observed = result.get("observed_value")
@@ -302,10 +312,16 @@ def main(
     input_path: Path = RAW_DATASET,
     suite_path: Path = EXPECTATION_SUITE,
     report_dir: Path = VALIDATION_DIR,
+    params_file: Path = PARAMS_FILE,
 ) -> None:
-    """Validate the data against the suite and write the reports; exit 1 if an expectation fails."""
-    typer.echo("validate: Great Expectations checks the raw data (about 10 s, mostly its import)")
+    """Validate the data against the suite and write the reports, then check it for leakage;
+    exit 1 if an expectation fails or a column predicts the target alone."""
+    typer.echo(
+        "validate: Great Expectations checks the raw data, then each column alone against the "
+        "target (about 10 s, mostly the import of Great Expectations)"
+    )
     with reported("validate"):
+        data = load_params(params_file).data
         frame = read_data(input_path)
         suite = read_suite(suite_path)
         context, result = run_suite(frame, suite)
@@ -323,10 +339,11 @@ def main(
                 f"{statistics['unsuccessful_expectations']} of {evaluated} expectations failed "
                 f"on {display_path(input_path)}; details in {display_path(summary)} and {page}"
             )
-    typer.echo(
-        f"validate: {evaluated} of {evaluated} expectations met on {display_path(input_path)} "
-        f"({len(frame)} rows); Data Docs page: {page}"
-    )
+        typer.echo(
+            f"validate: {evaluated} of {evaluated} expectations met on {display_path(input_path)} "
+            f"({len(frame)} rows); Data Docs page: {page}"
+        )
+        typer.echo(f"validate: {leakage.check(frame, data)}")
 
 
 if __name__ == "__main__":

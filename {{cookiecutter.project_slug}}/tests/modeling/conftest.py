@@ -49,13 +49,6 @@ from {{ cookiecutter.module_name }}.params import (
 )
 
 
-def pytest_configure(config):
-    # MLflow's SQLite store trips a SQLAlchemy deprecation warning that only MLflow can fix.
-    config.addinivalue_line(
-        "filterwarnings", "ignore:The ``noload`` loader strategy:DeprecationWarning"
-    )
-
-
 @dataclass(frozen=True)
 class Workspace:
     """The pipeline's files, laid out under a temporary folder."""

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from mlflow import MlflowClient
+from tables import kinds
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.bundle import (
@@ -22,6 +23,7 @@ from {{ cookiecutter.module_name }}.modeling import (
 from {{ cookiecutter.module_name }}.modeling.promote import (
     OutOfSyncError,
     judge,
+    perfection,
     promote,
 )
 from {{ cookiecutter.module_name }}.params import (
@@ -33,6 +35,7 @@ GATE = GateParams(
     minimum={"accuracy": 0.9, "f1_macro": 0.9, "roc_auc": 0.95}, compare_on="f1_macro"
 )
 GOOD = {"accuracy": 0.96, "f1_macro": 0.95, "f1_weighted": 0.96, "roc_auc": 0.99}
+PERFECT = dict.fromkeys(GOOD, 1.0)
 pytestmark = pytest.mark.slow
 
 
@@ -81,6 +84,25 @@ def promote_command(space, *arguments: str):
 )
 def test_judge(candidate, champion_metrics, known, wins):
     assert judge(candidate, champion_metrics, known, GATE)[0] is wins
+
+
+@pytest.mark.parametrize(
+    ("metrics", "rows", "allow", "refused"),
+    [
+        (PERFECT, 114, False, True),
+        ({**PERFECT, "roc_auc": None}, 114, False, True),  # undefined metrics say nothing
+        (PERFECT, 36, False, False),  # wine's test split: too few rows to tell
+        (PERFECT, 114, True, False),
+        ({**PERFECT, "accuracy": 0.99}, 1000, False, False),
+    ],
+)
+def test_a_perfect_candidate_on_many_test_rows_is_refused(metrics, rows, allow, refused):
+    gate = GATE.model_copy(update={"allow_perfect": allow})
+    reasons = perfection(metrics, rows, gate)
+    assert bool(reasons) is refused
+    if refused:
+        assert reasons[0].startswith(f"every test metric is 1.0 on {rows} test rows: probably")
+        assert "gate.allow_perfect: true" in reasons[0]
 
 
 def test_an_unknown_champion_never_yields_to_a_worse_candidate():
@@ -146,6 +168,21 @@ def test_a_better_candidate_replaces_the_champion(workspace, with_train):
     assert better.candidate_metrics["f1_macro"] > better.champion_metrics["f1_macro"]
     assert champion(workspace) == served(workspace) == better.candidate
     assert better.champion_before == first.candidate
+
+
+def test_a_champion_reading_a_column_now_ignored_yields_to_a_candidate(workspace):
+    """A leaky column found after a promotion, made `ignore`: the champion that reads it would
+    score as well as ever on the test split, which still holds the column; it is not scored."""
+    first = workspace.run_pipeline(lenient(workspace.params), name="first")
+    assert first.promoted
+    column = next(iter(kinds()))
+    data = workspace.params.data
+    honest = data.model_copy(update={"columns": {**data.columns, column: "ignore"}})
+    params = lenient(workspace.params.model_copy(update={"data": honest}))
+    decision = workspace.run_pipeline(params, name="honest")
+    assert decision.promoted and decision.champion_metrics is None, decision.reasons
+    assert "no champion that can be scored" in decision.reasons[-1]
+    assert champion(workspace) == served(workspace) == decision.candidate
 
 
 def test_a_worse_candidate_leaves_the_champion(champion_workspace, with_train, folder_bytes):
