@@ -1,6 +1,8 @@
 """Finish a freshly rendered project.
 
-1. Remove the optional parts that the answers switch off (whole files and folders), then any
+1. Keep the chosen task's files: `<name>.<task>.<ext>` is the `<task>` version of
+   `<name>.<ext>` (the first task's, `tabular`, is the plain file).
+   Remove the optional parts that the answers switch off (whole files and folders), then any
    folder left empty.
 2. Record the answers in `.cruft.json` (no absolute paths) so `cruft check|diff|update` work.
 3. `git init`, `dvc init` with analytics off and the default remote, and an initial commit, each
@@ -57,6 +59,8 @@ OPTIONAL_PARTS = {
         ".github/workflows/drift.yml",
     ],
 }
+# The tasks but the first: a file `<name>.<task>.<ext>` is that task's version of `<name>.<ext>`.
+TASK_VARIANTS = ("text",)
 REMOTE_TEMPLATE_PREFIXES = ("https://", "http://", "git@", "ssh://", "git+", "file://")
 ABBREVIATIONS = {
     "gh:": "https://github.com/{}.git",
@@ -80,6 +84,19 @@ def paths_to_remove(answers: dict) -> list[str]:
     if answers["open_source_license"] == "none":
         removed.append("LICENSE")
     return sorted(removed, key=lambda path: -path.count("/"))
+
+
+def choose_task_files(project: Path, task: str) -> None:
+    """Put the `task` version of each file that has one in place of the plain file; remove the
+    versions of the other tasks."""
+    for path in sorted(project.rglob("*.*.*")):
+        stem, variant, extension = path.name.rsplit(".", 2)
+        if variant not in TASK_VARIANTS or not path.is_file():
+            continue
+        if variant == task:
+            path.replace(path.with_name(f"{stem}.{extension}"))
+        else:
+            path.unlink()
 
 
 def remove_parts(project: Path, relative_paths: list[str]) -> None:
@@ -203,6 +220,7 @@ def init_repositories(project: Path, answers: dict) -> list[str]:
 
 def main(answers: dict) -> None:
     project = Path.cwd()
+    choose_task_files(project, answers["task"])
     remove_parts(project, paths_to_remove(answers))
     remove_empty_folders(project)
     source, commit = template_origin(answers)

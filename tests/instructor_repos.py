@@ -28,7 +28,7 @@ def course(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("course")
     template = template_snapshot(root / "template" / "mlops-template")
-    answers = {"team-a": "default", "team-b": "cycle-1", "team-c": "default"}
+    answers = {"team-a": "default", "team-b": "cycle-2", "team-c": "default"}
     (root / "teams").mkdir()
     teams = {}
     with pytest.MonkeyPatch.context() as patch:

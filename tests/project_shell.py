@@ -4,11 +4,13 @@
 template virtualenv on PATH. `readme_blocks` finds the shell blocks of a project's README and
 docs, and `run_block` runs one as written; `serving` keeps `make serve` up for the blocks that
 talk to the service. `background`, `wait_until`, `http` and `free_port` start, await and
-query the servers of the tests, loopback only, each stopped by PID.
+query the servers of the tests, loopback only, each stopped by PID. `make` runs a target whatever
+its exit status; `predict_a_test_row` asks the running service about a row of the test split.
 """
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import os
@@ -252,3 +254,27 @@ def serving(project: Path, env: dict[str, str], log: Path, timeout: float = 90) 
 
         wait_until(ready, "make serve", server, log, timeout)
         yield
+
+
+def make(root: Path, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess:
+    """`make ...` in the project, whatever its exit status."""
+    return subprocess.run(
+        ["make", *arguments], cwd=root, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def predict_a_test_row(root: Path, target: str) -> dict:
+    """The service's answer for the first row of the test split, typed as /model says."""
+    status, _headers, text = http("GET", f"{SERVICE_URL}/model")
+    assert status == 200, text
+    features = json.loads(text)["features"]
+    with (root / "data" / "processed" / "test.csv").open() as handle:
+        row = next(csv.DictReader(handle))
+    record = {
+        f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]]
+        for f in features
+    }
+    assert target not in record
+    status, _headers, text = http("POST", f"{SERVICE_URL}/predict", record)
+    assert status == 200, text
+    return json.loads(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -16,6 +17,7 @@ from conftest import (
     COOKIECUTTER_JSON,
     OPTION_SETS,
     PUBLIC_OPTIONS,
+    TEMPLATE_DIR,
     option_values,
     parses,
     run,
@@ -47,6 +49,7 @@ BASE_FILES = {
     "docs/dataset-card.md",
     "docs/decision-log.md",
     "docs/getting-started.md",
+    "docs/the-task.md",
     "docs/your-data.md",
     "docs/index.md",
     "docs/m1-inception.md",
@@ -95,6 +98,7 @@ BASE_FILES = {
     "tests/test_suite.py",
     "tests/test_validation.py",
     "{module}/__init__.py",
+    "{module}/builtin_data.py",
     "{module}/bundle.py",
     "{module}/card.py",
     "{module}/config.py",
@@ -374,3 +378,32 @@ def test_generated_docs_site_builds_offline(rendered, set_id, tmp_path):
         cwd=project,
     )
     assert (tmp_path / "site" / "getting-started" / "index.html").is_file()
+
+
+def rendered_path(project: Path, template_path: Path) -> Path:
+    """Where a file of the template's project folder lands in `project`."""
+    module = answers_of(project)["module_name"]
+    return project / template_path.as_posix().replace("{{cookiecutter.module_name}}", module)
+
+
+def test_each_task_renders_its_own_version_of_the_files_that_vary(rendered):
+    """A template file `<name>.<task>.<ext>` is the `<task>` project's `<name>.<ext>`: the hook
+    knows every task but the first (whose version is the plain file), and each task's project
+    gets its own version of every such file."""
+    tasks = option_values("task")
+    hook = (TEMPLATE_DIR / "hooks" / "post_gen_project.py").read_text(encoding="utf-8")
+    [known] = re.findall(r"^TASK_VARIANTS = (.+)$", hook, flags=re.MULTILINE)
+    assert ast.literal_eval(known) == tuple(tasks[1:])
+    template = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+    variants = [p for p in template.rglob("*.*.*") if p.name.rsplit(".", 2)[1] in tasks]
+    assert len(variants) >= 3
+    projects = {
+        answers["task"]: rendered(set_id)
+        for set_id, answers in reversed(OPTION_SETS.items())  # the default set last, so first
+    }
+    assert sorted(projects) == sorted(tasks)
+    for variant in variants:
+        stem, task, extension = variant.name.rsplit(".", 2)
+        relative = variant.with_name(f"{stem}.{extension}").relative_to(template)
+        own, plain = (rendered_path(projects[name], relative) for name in (task, tasks[0]))
+        assert own.read_text(encoding="utf-8") != plain.read_text(encoding="utf-8"), relative

@@ -15,14 +15,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import OPTION_SETS, render, run
-from project_shell import SERVICE_URL, http, serving, user_env
+from project_shell import make, predict_a_test_row, serving, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -134,13 +133,6 @@ def table(root: Path, name: str, folder: Path) -> Path:
     return path
 
 
-def make(root: Path, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess:
-    """`make ...` in the project, whatever its exit status."""
-    return subprocess.run(
-        ["make", *arguments], cwd=root, env=env, capture_output=True, text=True, timeout=900
-    )
-
-
 def test_data_with_spaces_or_categories_and_text_goes_all_the_way(project, tmp_path, progress):
     root, env = project
     for name, (_script, target, column, kinds) in TABLES.items():
@@ -185,23 +177,6 @@ def test_data_with_spaces_or_categories_and_text_goes_all_the_way(project, tmp_p
         assert "drift] Error 1" in drift.stderr, drift.stdout + drift.stderr
         assert "THE DATA HAS DRIFTED" in drift.stdout
         assert (root / "reports" / "drift" / "data_drift.html").stat().st_size > 0
-
-
-def predict_a_test_row(root: Path, target: str) -> dict:
-    """The service's answer for the first row of the test split, typed as /model says."""
-    status, _headers, text = http("GET", f"{SERVICE_URL}/model")
-    assert status == 200, text
-    features = json.loads(text)["features"]
-    with (root / "data" / "processed" / "test.csv").open() as handle:
-        row = next(csv.DictReader(handle))
-    record = {
-        f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]]
-        for f in features
-    }
-    assert target not in record
-    status, _headers, text = http("POST", f"{SERVICE_URL}/predict", record)
-    assert status == 200, text
-    return json.loads(text)
 
 
 def served_state(root: Path, env: dict[str, str]) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ import pytest
 from tables import is_builtin, kinds, splits
 
 from {{ cookiecutter.module_name }}.dataset import (
-    builtin_dataset,
+    load_source,
 )
 from {{ cookiecutter.module_name }}.modeling.splits import (
     features_and_labels,
@@ -53,7 +53,7 @@ def malignancy(model, features) -> np.ndarray:
 
 
 def test_default_dataset_needs_no_network_and_has_clean_columns():
-    frame = builtin_dataset("diagnosis")
+    frame = load_source(load_params().data)
     assert frame.shape == (569, 31)
     assert "mean_radius" in frame.columns
     assert set(frame["diagnosis"]) == {"malignant", "benign"}

@@ -1,5 +1,6 @@
 """params.yaml as typed settings: coercion where YAML is ambiguous, one line for each mistake."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def test_the_projects_params_load():
 def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
     """`dvc exp run -S train.C=1e-6` writes `C: 1e-06`, which PyYAML reads as a string."""
     path = write(lambda document: None)
-    path.write_text(path.read_text().replace("C: 1.0", "C: 1e-06"), encoding="utf-8")
+    text = re.sub(r"(?m)^  C: .*$", "  C: 1e-06", path.read_text())
+    path.write_text(text, encoding="utf-8")
     assert yaml.safe_load(path.read_text())["train"]["C"] == "1e-06"
     assert load_params(path).train.C == 1e-6
 

@@ -16,6 +16,7 @@ from {{ cookiecutter.module_name }}.params import (
     load_params,
 )
 from {{ cookiecutter.module_name }}.suite import (
+    BLANK_PATTERN,
     DEFAULT_DUPLICATES,
     DEFAULT_MARGIN,
     NUMBER_PATTERN,
@@ -124,9 +125,17 @@ def test_each_kind_of_column_gets_its_expectations(tmp_path):
     )
     assert expectations[("expect_column_value_lengths_to_be_between", "note")] == {
         "column": "note",
-        "min_value": 0,
+        "min_value": 1,
         "max_value": int(frame["note"].str.len().max()),
     }
+    assert expectations[("expect_column_values_to_not_match_regex", "note")] == {
+        "column": "note",
+        "regex": BLANK_PATTERN,
+    }
+    unique_notes = 1 - frame["note"].duplicated(keep=False).mean()
+    assert expectations[("expect_column_values_to_be_unique", "note")]["mostly"] == min(
+        1 - DEFAULT_DUPLICATES, math.floor(100 * unique_notes) / 100
+    )
     assert ("expect_column_values_to_match_regex", "site") not in expectations
     assert ("expect_column_values_to_match_regex", settings.target) not in expectations
     assert expectations[("expect_column_values_to_be_in_set", settings.target)]["value_set"] == [
@@ -154,6 +163,32 @@ def test_duplicated_rows_are_allowed_up_to_a_share(repeated, duplicates, mostly)
     assert rows["kwargs"]["mostly"] == mostly
     _context, result = run_suite(frame, gx_suite(document, "suite"))
     assert result.success
+
+
+def test_blank_or_repeated_texts_fail_the_suite_of_clean_texts():
+    """A text column written from distinct, non-blank texts; then a tenth of them blanked with
+    spaces (pandas keeps them: not missing) or repeated under another label (every row still
+    unique, so only the text's own expectation sees it)."""
+    frame = pd.DataFrame(
+        {
+            "message": [f"message number {i} about topic {i % 3}" for i in range(200)],
+            "topic": [f"t{i % 3}" for i in range(200)],
+        }
+    )
+    document = suite_document(frame, "topic", {"message": "text"}, 0.1, "data", 0.05)
+    assert run_suite(frame, gx_suite(document, "suite"))[1].success
+
+    def failures(damaged: pd.DataFrame) -> set[str]:
+        _context, result = run_suite(damaged, gx_suite(document, "suite"))
+        return {item.expectation_config.type for item in result.results if not item.success}
+
+    blank = frame.copy()
+    blank.loc[:19, "message"] = [" " * (i + 1) for i in range(20)]  # distinct, so no repeats
+    assert failures(blank) == {"expect_column_values_to_not_match_regex"}
+    relabelled = frame.copy()
+    relabelled.loc[:19, "message"] = frame.loc[100:119, "message"].to_numpy()
+    relabelled.loc[:19, "topic"] = [f"t{(i + 1) % 3}" for i in range(100, 120)]
+    assert failures(relabelled) == {"expect_column_values_to_be_unique"}
 
 
 @pytest.mark.parametrize(

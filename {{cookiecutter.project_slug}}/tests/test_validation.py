@@ -215,7 +215,8 @@ def test_data_docs_page_stays_readable_offline(bad_run):
 
 
 def test_duplicated_rows_stop_it(table, folder, suite_path, params_path):
-    """200 rows appended again: every other expectation holds, the one on whole rows fails."""
+    """200 rows appended again: the expectations on whole rows and on repeated texts fail, every
+    other one holds."""
     frame = table[0]
     twice = pd.concat([frame, frame.sample(200, random_state=0)], ignore_index=True)
     result, _reports = validate(twice, folder, suite_path, "duplicated", params_path)
@@ -227,7 +228,9 @@ def test_duplicated_rows_stop_it(table, folder, suite_path, params_path):
         + ", ".join(map(str, sorted(frame.sample(200, random_state=0).index)[:5]))
         + ", ...)"
     )
-    assert lines[1].startswith("validate: 1 of ")
+    # The repeated rows repeat their texts too: the text column's own uniqueness fails as well.
+    assert lines[1].startswith("validate: expect_column_values_to_be_unique on column note: ")
+    assert lines[2].startswith("validate: 2 of ")
 
 
 def test_a_column_holding_the_label_stops_it_unless_allowed(table, folder, suite_path, params_path):

@@ -84,7 +84,8 @@ class CategoryFeature(BaseModel):
 
 
 class TextFeature(BaseModel):
-    """Free text; the model turns it into TF-IDF word weights."""
+    """Free text; the model turns it into TF-IDF weights of its words and character n-grams, and
+    reads it with its whitespace collapsed (`collapsed`)."""
 
     kind: Literal["text"] = "text"
     name: str
@@ -94,13 +95,22 @@ class TextFeature(BaseModel):
 Feature = Annotated[NumericFeature | CategoryFeature | TextFeature, Field(discriminator="kind")]
 
 
+def collapsed(text: str) -> str:
+    """A text as the model reads it: each run of whitespace one space, none at either end. The
+    pipeline (modeling/splits.py) and whatever runs the model (inference.py) both apply it, since
+    ONNX Runtime's character n-grams keep the runs that scikit-learn's collapse."""
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True)
 class OnnxInput:
-    """One input of the ONNX model: its name, its element type and the features it carries."""
+    """One input of the ONNX model: its name, its element type, the features it carries and
+    their kind."""
 
     name: str
     dtype: Literal["float32", "string"]
     features: tuple[str, ...]
+    kind: Kind
 
 
 def onnx_inputs(
@@ -109,9 +119,9 @@ def onnx_inputs(
     """The ONNX model's inputs for `features` (in kind order): numeric ones together, then one
     string input per category or text feature."""
     numeric = tuple(f.name for f in features if f.kind == "numeric")
-    inputs = [OnnxInput(NUMERIC_INPUT, "float32", numeric)] if numeric else []
+    inputs = [OnnxInput(NUMERIC_INPUT, "float32", numeric, "numeric")] if numeric else []
     inputs += [
-        OnnxInput(f"{f.kind}_{f.name}", "string", (f.name,))
+        OnnxInput(f"{f.kind}_{f.name}", "string", (f.name,), f.kind)
         for f in features
         if f.kind != "numeric"
     ]

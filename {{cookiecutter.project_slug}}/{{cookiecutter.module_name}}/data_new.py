@@ -85,7 +85,7 @@ def data_section(csv: str, target: str, kinds: dict[str, ColumnKind], source: st
     return (
         "data:\n"
         f"  # Written by `make data-new` from {source}: review the column kinds below.\n"
-        "  # builtin: scikit-learn's breast-cancer data; csv: the file or http(s) URL in `csv`.\n"
+        "  # builtin: the built-in data (builtin_data.py); csv: the file or http(s) URL in `csv`.\n"
         "  source: csv\n"
         f"  csv: {yaml.safe_dump(csv).splitlines()[0]}\n"
         f"  target: {yaml.safe_dump(target).splitlines()[0]}\n"

@@ -1,10 +1,10 @@
 """Stage `data`: acquire the raw dataset into data/raw/ and record its content hash.
 
-The default source is scikit-learn's breast-cancer data, which ships with the package, so the
-pipeline runs offline. A team points `data.source: csv` and `data.csv` in params.yaml at its own
-comma-separated file or http(s) URL. Column names are made into clean identifiers. A file that is
-not a readable CSV stops the stage with one line saying what is wrong with it. The raw file is
-written read-only: later stages read it, none changes it.
+The default source is the built-in data set of builtin_data.py, which ships with a package the
+project installs, so the pipeline runs offline. A team points `data.source: csv` and `data.csv`
+in params.yaml at its own comma-separated file or http(s) URL. Column names are made into clean
+identifiers. A file that is not a readable CSV stops the stage with one line saying what is
+wrong with it. The raw file is written read-only: later stages read it, none changes it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from .builtin_data import builtin_dataset
 from .bundle import file_digest
 from .config import PARAMS_FILE, PROJ_ROOT, RAW_DATASET, RAW_METADATA
 from .errors import PipelineError, reported
@@ -50,16 +51,6 @@ def clean_columns(frame: pd.DataFrame, shown: str) -> pd.DataFrame:
         sources = [str(o) for o, c in zip(frame.columns, cleaned, strict=True) if c == twice[0]]
         raise DataError(f"{shown}: the columns {sources} all become {twice[0]!r}: rename one")
     return frame.set_axis(cleaned, axis="columns")
-
-
-def builtin_dataset(target: str) -> pd.DataFrame:
-    """scikit-learn's breast-cancer data with clean names and the label as text."""
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.frame.drop(columns="target").rename(columns=clean_name)
-    frame[target] = [str(bunch.target_names[code]) for code in bunch.target]
-    return frame
 
 
 def read_csv_file(path: Path, shown: str) -> pd.DataFrame:
@@ -123,7 +114,7 @@ def load_source(params: DataParams) -> pd.DataFrame:
     if params.source == "csv":
         frame = read_csv_source(params.csv, params.target)
     else:
-        frame = builtin_dataset(params.target)
+        frame = clean_columns(builtin_dataset(params.target), "the built-in data")
     # ---- end TEAM ----
     return frame
 

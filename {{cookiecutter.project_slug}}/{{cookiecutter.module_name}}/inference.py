@@ -25,6 +25,7 @@ from .bundle import (
     NumericFeature,
     OnnxInput,
     OnnxSignature,
+    collapsed,
     read_verified,
 )
 
@@ -39,9 +40,10 @@ class Rows:
         numeric = [i for i in inputs if i.dtype == "float32"]
         self.numeric_name = numeric[0].name if numeric else None
         self.numeric_count = len(numeric[0].features) if numeric else 0
-        # The string inputs, each with the position of its feature in a row.
+        # The string inputs, each with the position of its feature in a row and whether it is
+        # a text (whose whitespace the model reads collapsed).
         self.strings = [
-            (item.name, self.numeric_count + index)
+            (item.name, self.numeric_count + index, item.kind == "text")
             for index, item in enumerate(i for i in inputs if i.dtype == "string")
         ]
 
@@ -53,8 +55,10 @@ class Rows:
         if self.numeric_name is not None:
             count = self.numeric_count
             feeds[self.numeric_name] = np.asarray([row[:count] for row in rows], dtype=np.float32)
-        for name, position in self.strings:
-            column = [[str(row[position])] for row in rows]
+        for name, position, text in self.strings:
+            column = [str(row[position]) for row in rows]
+            if text:  # the same whitespace rule as training (bundle.collapsed)
+                column = [collapsed(value) for value in column]
             feeds[name] = np.asarray(column, dtype=object).reshape(len(rows), 1)
         return feeds
 

@@ -43,7 +43,7 @@ class Section(BaseModel):
 
 class DataParams(Section):
     source: Literal["builtin", "csv"] = Field(
-        description="builtin: scikit-learn's breast-cancer data; csv: the file or URL in `csv`"
+        description="builtin: the built-in data (builtin_data.py); csv: the file or URL in `csv`"
     )
     csv: str = ""
     target: str = Field(min_length=1, description="The label column")

@@ -6,8 +6,9 @@ half to double, few duplicated rows (at most `--duplicates` of the rows, 5 %, or
 share if higher), and per column no nulls (or at most the observed share), then by the column's
 kind (`data.columns` in params.yaml; a column not listed is numeric): the label's known values;
 for a numeric feature, values that read as numbers within the observed range widened by a margin;
-for a category, the values seen; for a text, lengths up to the longest seen plus the margin.
-Review it, then edit it by hand as you learn what valid data looks like.
+for a category, the values seen; for a text, lengths up to the longest seen plus the margin,
+no blank texts and few repeated ones. Review it, then edit it by hand as you learn what valid
+data looks like.
 
 The file is Great Expectations' native suite format, written with one expectation per line, so
 `git diff expectations/` shows each changed expectation as one line. Running this again
@@ -38,6 +39,8 @@ DEFAULT_MARGIN = 0.1
 # or a join that repeats rows goes far beyond it; a few true repeats stay below.
 DEFAULT_DUPLICATES = 0.05
 # A number as pandas writes it to CSV (12, -0.5, 1e-05, 12.0: one null makes an int column float).
+# A text of spaces only: an empty message that pandas does not read as missing.
+BLANK_PATTERN = r"^\s*$"
 # GE matches each value's text, so when a stray "abc" makes pandas read a column as text, exactly
 # the values that are not numbers fail, and those are the values a failure shows.
 NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
@@ -75,12 +78,40 @@ def not_null_kwargs(series: pd.Series) -> dict[str, Any]:
     return {"column": series.name, "mostly": math.floor(100 * (1 - nulls / len(series))) / 100}
 
 
+def unique_share(repeated: pd.Series, duplicates: float) -> float:
+    """The `mostly` of a uniqueness expectation: 1 - `duplicates`, or the share of values that are
+    unique (`repeated` marks every copy, rounded down to a percent) when the data has more."""
+    unique = 1 - float(repeated.mean()) if len(repeated) else 1.0
+    return min(round(1 - duplicates, 4), math.floor(100 * unique) / 100)
+
+
 def unique_rows_kwargs(frame: pd.DataFrame, duplicates: float) -> dict[str, Any]:
-    """Every column together unique in at least 1 - `duplicates` of the rows, or in the share of
-    rows that are unique in `frame` (rounded down to a percent) when it has more duplicates."""
-    unique = 1 - float(frame.duplicated(keep=False).mean())
-    mostly = min(round(1 - duplicates, 4), math.floor(100 * unique) / 100)
+    """Every column together unique in at least the share `unique_share` gives."""
+    mostly = unique_share(frame.duplicated(keep=False), duplicates)
     return {"column_list": [str(name) for name in frame.columns], "mostly": mostly}
+
+
+def text_expectations(series: pd.Series, margin: float, duplicates: float) -> list[dict[str, Any]]:
+    """A text column's: lengths from 1 (when no text is empty) to the longest seen plus the
+    margin; no blank texts (or at most the observed share); few repeated texts, by the rule of
+    repeated rows (the same text under two labels is a repeat that the row rule misses)."""
+    texts = series.dropna().astype(str)
+    name = series.name
+    blank = texts.str.contains(BLANK_PATTERN)
+    no_blanks: dict[str, Any] = {"column": name, "regex": BLANK_PATTERN}
+    if blank.any():
+        no_blanks["mostly"] = math.floor(100 * (1 - blank.mean())) / 100
+    lengths = {
+        "column": name,
+        "min_value": 0 if (texts.str.len() == 0).any() else 1,
+        "max_value": math.ceil(int(texts.str.len().max()) * (1 + margin)),
+    }
+    unique = {"column": name, "mostly": unique_share(texts.duplicated(keep=False), duplicates)}
+    return [
+        {"type": "expect_column_value_lengths_to_be_between", "kwargs": lengths},
+        {"type": "expect_column_values_to_not_match_regex", "kwargs": no_blanks},
+        {"type": "expect_column_values_to_be_unique", "kwargs": unique},
+    ]
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -129,17 +160,7 @@ def expectations_for(
                 }
             )
         elif kind == "text" and series.notna().any():
-            longest = int(series.dropna().astype(str).str.len().max())
-            expectations.append(
-                {
-                    "type": "expect_column_value_lengths_to_be_between",
-                    "kwargs": {
-                        "column": name,
-                        "min_value": 0,
-                        "max_value": math.ceil(longest * (1 + margin)),
-                    },
-                }
-            )
+            expectations += text_expectations(series, margin, duplicates)
         elif kind == "numeric" and is_numeric(series) and series.notna().any():
             # Not a type check: on a column read as text, GE's type check fails every value.
             expectations.append(

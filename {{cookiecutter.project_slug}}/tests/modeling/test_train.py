@@ -36,28 +36,37 @@ from {{ cookiecutter.module_name }}.modeling.train import (
 
 
 def test_forest_is_unscaled_and_regression_is_scaled(params, data_splits, with_train):
-    forest = build_model(with_train(params, model="random_forest").train, kinds())
+    columns = {"x": "numeric", "note": "text"}
+    forest = build_model(with_train(params, model="random_forest").train, columns)
     numeric = forest.named_steps["columns"].transformers[0]
     assert numeric[:2] == ("numeric", "passthrough")
     assert isinstance(forest.steps[-1][1], RandomForestClassifier)
-    regression = build_model(with_train(params, model="logistic_regression").train, kinds())
+    regression = build_model(with_train(params, model="logistic_regression").train, columns)
     assert isinstance(regression.named_steps["columns"].transformers[0][1], StandardScaler)
     assert isinstance(regression.steps[-1][1], LogisticRegression)
+    # And both learn the configured data.
+    regression = build_model(with_train(params, model="logistic_regression").train, kinds())
     features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
     assert set(regression.fit(features, labels).classes_) == set(labels)
 
 
-def test_each_kind_of_column_gets_its_encoder(params):
+def test_each_kind_of_column_gets_its_encoder(params, with_train):
     columns = {"x": "numeric", "y": "numeric", "site": "category", "note": "text", "memo": "text"}
-    transformer = build_model(params.train, columns).named_steps["columns"]
+    forest = with_train(params, model="random_forest").train
+    transformer = build_model(forest, columns).named_steps["columns"]
     parts = {name: (type(step), where) for name, step, where in transformer.transformers}
     assert parts == {
         "numeric": (str, [0, 1]),
         "category": (OneHotEncoder, [2]),
-        "text_3": (TfidfVectorizer, 3),  # a scalar: the vectorizer gets the column itself
-        "text_4": (TfidfVectorizer, 4),
+        # A scalar: the vectorizers get the column itself. Words and character n-grams.
+        "text_3_words": (TfidfVectorizer, 3),
+        "text_3_chars": (TfidfVectorizer, 3),
+        "text_4_words": (TfidfVectorizer, 4),
+        "text_4_chars": (TfidfVectorizer, 4),
     }
     assert transformer.transformers[1][1].handle_unknown == "ignore"
+    analyzers = {name: step.analyzer for name, step, _ in transformer.transformers[2:]}
+    assert set(analyzers.values()) == {"word", "char"}
 
 
 def test_a_model_of_mixed_columns_learns_and_ignores_unseen_categories(params):
@@ -84,7 +93,9 @@ def test_training_ranges_categories_and_lengths_are_described():
 
 
 def test_parameters_reach_the_classifier(params, with_train):
-    changed = with_train(params, n_estimators=7, max_depth=None, random_state=5).train
+    changed = with_train(
+        params, model="random_forest", n_estimators=7, max_depth=None, random_state=5
+    ).train
     classifier = build_model(changed, kinds()).steps[-1][1]
     assert (classifier.n_estimators, classifier.max_depth, classifier.random_state) == (7, None, 5)
     regression = build_model(with_train(params, model="logistic_regression", C=1e-6).train, kinds())

@@ -6,7 +6,7 @@ with the same types. `train` decides which columns are features, and of which ki
 `data.columns` in params.yaml (`feature_kinds`); the later stages take the features the
 candidate or the bundle records. Features come in kind order (numeric, category, text), the order
 of the bundle contract; numeric ones are floats, category and text ones strings (a missing value
-is the empty string).
+is the empty string; a text's whitespace collapsed, as the model reads it).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..bundle import KINDS, Feature, Kind
+from ..bundle import KINDS, Feature, Kind, collapsed
 from ..errors import PipelineError
 from ..params import ColumnKind
 
@@ -65,6 +65,8 @@ def features_and_labels(
                     "in data.columns of params.yaml as category or text (or ignore)"
                 )
             features[name] = converted.astype("float64")
+        elif kind == "text":
+            features[name] = column.fillna("").astype(str).map(collapsed)
         else:
             features[name] = column.fillna("").astype(str)
     return features, frame[target].astype(str)

@@ -4,7 +4,7 @@ The model is the scikit-learn pipeline that `build_model` describes from `train`
 and the kinds of the feature columns (`data.columns`), so whoever uses the model gets its
 preprocessing with it: numeric columns as they are (scaled for logistic regression), category
 columns one-hot encoded (a value unseen in training is ignored), each text column as TF-IDF
-weights of its words and word pairs. Fitting runs under CodeCarbon's offline
+weights of its words and of its character n-grams (2 to 4). Fitting runs under CodeCarbon's offline
 tracker, which appends the energy used and its CO2 equivalent to reports/emissions.csv. MLflow
 receives the parameters, the raw data's hash, the git commit, the training metrics, the emissions
 and the model; models/candidate/ receives the fitted model and run.json, which tells the later
@@ -89,15 +89,20 @@ def column_transformer(kinds: dict[str, Kind], numeric: Any) -> ColumnTransforme
     if positions["category"]:
         parts.append(("category", OneHotEncoder(handle_unknown="ignore"), positions["category"]))
     for position in positions["text"]:
-        # A scalar position: the vectorizer gets the column itself, one text per row.
-        parts.append((f"text_{position}", text_vectorizer(), position))
+        # A scalar position: each vectorizer gets the column itself, one text per row.
+        parts.append((f"text_{position}_words", TfidfVectorizer(max_features=20_000), position))
+        parts.append((f"text_{position}_chars", char_vectorizer(), position))
     return ColumnTransformer(parts)
 
 
-def text_vectorizer() -> TfidfVectorizer:
-    """TF-IDF of words and word pairs; a word is a run of two or more letters, digits or
-    underscores (Unicode), the pattern ONNX Runtime is given too (modeling/export.py)."""
-    return TfidfVectorizer(ngram_range=(1, 2), max_features=20_000, sublinear_tf=True)
+def char_vectorizer() -> TfidfVectorizer:
+    """TF-IDF of runs of 2 to 4 characters: what words alone miss (spelling, endings, code).
+
+    Words are runs of two or more letters, digits or underscores (Unicode), the pattern ONNX
+    Runtime is given too (modeling/export.py). Word pairs and `sublinear_tf` would score better
+    here but are not converted faithfully: on the text task's data, ONNX Runtime's probabilities
+    were off by up to 0.16 with them, by 1e-7 without."""
+    return TfidfVectorizer(analyzer="char", ngram_range=(2, 4), max_features=20_000)
 
 
 def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Feature]:

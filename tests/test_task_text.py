@@ -1,0 +1,148 @@
+"""Slow tier: the `text` task as a team uses it, from a render to a drift report.
+
+A default render with `task=text` is installed (`make setup`), then runs on its built-in data
+(the ChatterBot corpus's lines in five topics): `make pipeline` promotes a model that knows the
+five topics, the shipped suite is what the suite command writes from that data, `make test-fast`
+is green, `make serve` answers a real `{"text": ...}` request, `make simulate-traffic` and
+`make drift` see the shifted texts. Then a team's own table, support tickets with a free-text
+column, a category column and three queues (written at test time, misfiled in part, so the model
+is good but not perfect), goes through `make data-new` and the same commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import OPTION_SETS, render, run
+from project_shell import SERVICE_URL, http, make, predict_a_test_row, serving, user_env
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "message_topics"
+TOPICS = ["ai", "coding", "emotion", "psychology", "trivia"]
+# Reasons a test of the text project may skip: the facts of the other kind of data.
+SKIP_REASONS = ("no numeric", "ChatterBot")
+# Run with the project's own Python (numpy and pandas are in its pipeline group).
+TICKETS = """
+import sys
+import numpy as np
+import pandas as pd
+rng = np.random.default_rng(11)
+subjects = {
+    "Billing": ["my invoice", "the refund", "a double charge", "my card payment", "the fee"],
+    "Delivery": ["my parcel", "the courier", "the tracking number", "a late shipment", "the box"],
+    "Technical": ["the app", "my password reset", "the login page", "an error", "the update"],
+}
+problems = {
+    "Billing": ["was charged twice", "shows the wrong amount", "has not been refunded yet"],
+    "Delivery": ["never arrived", "was left at the wrong address", "is stuck in transit"],
+    "Technical": ["crashes on start", "keeps showing an error", "will not let me sign in"],
+}
+openers = ["Hello,", "Hi team,", "Good morning.", "Please help:", "Urgent:", ""]
+closers = ["Thanks.", "Regards, Sam", "Can you check?", "Please advise.", "", "Cheers!"]
+rows = []
+for _ in range(600):
+    queue = str(rng.choice(list(subjects)))
+    # Some tickets borrow the words of another queue: the words are no giveaway.
+    subject = rng.choice(list(subjects)) if rng.random() < 0.25 else queue
+    problem = rng.choice(list(subjects)) if rng.random() < 0.06 else queue
+    parts = (rng.choice(openers), str(rng.choice(subjects[subject])).capitalize(),
+             rng.choice(problems[problem]), f"since order {rng.integers(1000, 9999)}.",
+             rng.choice(closers))
+    rows.append((" ".join(p for p in parts if p), rng.choice(["email", "chat", "phone"]), queue))
+pd.DataFrame(rows, columns=["Ticket Text", "Channel", "Queue"]).to_csv(sys.argv[1], index=False)
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, progress) -> tuple[Path, dict[str, str]]:
+    """A default render with the text task, installed and committed."""
+    answers = {**OPTION_SETS["default"], "task": "text"}
+    env = user_env(answers["python_version"])
+    root = render(tmp_path_factory.mktemp("text-task"), answers)
+    assert root.name == "message-topics"
+    progress("text task: render and make setup (about 1 min)")
+    run(["make", "setup"], root, env)
+    run(["git", "add", "--all"], root, env)
+    run(["git", "commit", "--quiet", "-m", "Set up"], root, env)
+    return root, env
+
+
+def classes_and_promotion(root: Path) -> tuple[list[str], dict]:
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    return sorted(metrics["per_class"]), json.loads(
+        (root / "reports" / "promotion.json").read_text()
+    )
+
+
+def fast_tests_pass(root: Path, env: dict[str, str]) -> None:
+    tested = run(["make", "test-fast"], root, env).stdout
+    assert " passed" in tested and " failed" not in tested, tested[-3000:]
+    skipped = [line for line in tested.splitlines() if line.startswith("SKIPPED")]
+    assert all(any(reason in line for reason in SKIP_REASONS) for line in skipped), skipped
+
+
+def traffic_drifts(root: Path, env: dict[str, str], log: Path, classes: list[str]) -> None:
+    with serving(root, env, log):
+        answer = predict_a_test_row(
+            root, yaml.safe_load((root / "params.yaml").read_text())["data"]["target"]
+        )
+        assert sorted(answer["probabilities"]) == classes and answer["label"] in classes
+        sent = run(["make", "simulate-traffic", "TRAFFIC_ARGS=--rate 0"], root, env)
+        assert "true labels added" in sent.stdout
+    drift = make(root, env, "drift")
+    assert "drift] Error 1" in drift.stderr, drift.stdout + drift.stderr
+    assert "THE DATA HAS DRIFTED" in drift.stdout
+    assert "Warning" not in drift.stdout + drift.stderr, drift.stderr
+    assert (root / "reports" / "drift" / "data_drift.html").stat().st_size > 0
+
+
+def test_built_in_texts_go_from_pipeline_to_drift(project, tmp_path, progress):
+    root, env = project
+    progress("text task, built-in data: pipeline, suite, test-fast, serve, drift (~4 min)")
+    run(["make", "pipeline"], root, env)
+    classes, promotion = classes_and_promotion(root)
+    assert classes == TOPICS and promotion["promoted"]
+    written = tmp_path / "raw_data.json"
+    run([".venv/bin/python", "-m", f"{PACKAGE}.suite", "--output-path", str(written)], root, env)
+    assert written.read_text() == (root / "expectations" / "raw_data.json").read_text()
+    fast_tests_pass(root, env)
+
+    with serving(root, env, tmp_path / "serve.log"):
+        status, _headers, text = http(
+            "POST",
+            f"{SERVICE_URL}/predict",
+            {"text": "What is your favourite programming language?"},
+        )
+        assert status == 200, text
+        answer = json.loads(text)
+        assert sorted(answer["probabilities"]) == TOPICS and answer["label"] in TOPICS
+        assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
+        status, _headers, text = http("POST", f"{SERVICE_URL}/predict", {"text": ["a", "list"]})
+        assert status == 422, text
+    traffic_drifts(root, env, tmp_path / "traffic.log", TOPICS)
+
+
+def test_a_teams_tickets_with_text_and_category_go_all_the_way(project, tmp_path, progress):
+    root, env = project
+    run(["git", "checkout", "--", "."], root, env)
+    run(["git", "clean", "-fdxq", "-e", ".venv", "-e", ".tools"], root, env)
+    progress("text task, a team's tickets: data-new, pipeline, test-fast, serve, drift (~3 min)")
+    tickets = tmp_path / "tickets.csv"
+    run([str(root / ".venv" / "bin" / "python"), "-c", TICKETS, str(tickets)], root)
+    added = run(["make", "data-new", f"CSV={tickets}", "TARGET=Queue"], root, env)
+    assert "data-new: tickets.csv is the project's data" in added.stdout, added.stdout
+    data = yaml.safe_load((root / "params.yaml").read_text())["data"]
+    assert data["target"] == "queue"
+    assert data["columns"] == {"ticket_text": "text", "channel": "category"}
+
+    run(["make", "pipeline"], root, env)
+    classes, promotion = classes_and_promotion(root)
+    assert classes == ["Billing", "Delivery", "Technical"] and promotion["promoted"]
+    assert 0.85 <= promotion["candidate_metrics"]["accuracy"] < 1
+    fast_tests_pass(root, env)
+    traffic_drifts(root, env, tmp_path / "serve.log", classes)
