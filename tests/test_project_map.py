@@ -1,4 +1,4 @@
-"""The generated project's map of itself, docs/architecture.md.
+"""The generated project's map of itself (docs/architecture.md) and the size of its modules.
 
 The map names the tests that enforce its rules and the files where a team writes its code; these
 tests fail when a name or a `# ---- TEAM` place changes without the map, so the map cannot rot.
@@ -17,6 +17,8 @@ from conftest import ALL_SETS
 # `tests/test_imports.py::test_name`: how the map names a test (pytest's node id, to copy).
 NODE_ID = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
 TEAM_MARK = "# ---- TEAM"
+# A package module this long says at the top of its docstring why it is longer than most.
+LONG_MODULE = 300
 
 
 def map_of(project: Path) -> str:
@@ -85,3 +87,17 @@ def test_the_map_lists_every_team_place_of_the_package(rendered, set_id):
     listed = set(re.findall(r"^\| `([\w/]+\.py)` \|", section, flags=re.MULTILINE))
     assert marked, f"no {TEAM_MARK} place in the package"
     assert listed == marked, f"the map lists {sorted(listed)}, the package marks {sorted(marked)}"
+
+
+def test_every_long_module_says_why(rendered):
+    """Issue 21: no package module over 300 lines without its reason at the top."""
+    package = package_of(rendered("default"))
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) <= LONG_MODULE:
+            continue
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        assert "longer than most" in docstring.lower(), (
+            f"{path.relative_to(package)} has {len(text.splitlines())} lines: say why at the end "
+            'of its docstring ("The module is longer than most because ..."), or split it'
+        )
