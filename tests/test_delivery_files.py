@@ -611,6 +611,50 @@ def test_makefile_has_the_delivery_targets_of_the_options(project, set_id):
         assert "docker compose up --build --detach --wait" in dry
 
 
+# The headings of `make help` (the Makefile's `##@` lines), in order; a group shows when the
+# options leave it a target.
+HELP_GROUPS = (
+    "Setup",
+    "M2 Reproducibility",
+    "M3 Quality",
+    "M4 Model serving",
+    "M5 Delivery",
+    "M6 Monitoring",
+    "Course",
+)
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_make_help_lists_every_documented_target_under_its_milestone(project, set_id):
+    folder, options = project(set_id), answers(set_id)
+    makefile = (folder / "Makefile").read_text()
+    documented = re.findall(r"^## .*\n([a-z][a-z0-9-]*):", makefile, flags=re.MULTILINE)
+    shown = run(["make", "--no-print-directory", "help"], cwd=folder).stdout
+    groups: list[str] = []
+    listed: dict[str, str] = {}
+    for line in shown.splitlines():
+        if line.startswith("  "):
+            assert groups, f"{line.split()[0]} is listed before any group"
+            assert line.split()[0] not in listed, f"{line.split()[0]} is listed twice"
+            listed[line.split()[0]] = groups[-1]
+        elif line:
+            groups.append(line)
+    assert groups == [group for group in HELP_GROUPS if group in groups], f"groups: {groups}"
+    optional = {
+        "M4 Model serving": options["use_api"],
+        "M5 Delivery": options["use_docker"],
+        "M6 Monitoring": options["use_monitoring"],
+    }
+    assert set(groups) == {group for group in HELP_GROUPS if optional.get(group, True)}
+    assert sorted(listed) == sorted(documented)
+    where = {"setup": "Setup", "pipeline": "M2 Reproducibility", "test": "M3 Quality"}
+    where |= {"serve": "M4 Model serving"} if options["use_api"] else {}
+    where |= {"image": "M5 Delivery"} if options["use_docker"] else {}
+    where |= {"drift": "M6 Monitoring"} if options["use_monitoring"] else {}
+    where |= {"milestones": "Course"}
+    assert {target: listed[target] for target in where} == where
+
+
 def test_docker_needs_the_api(tmp_path):
     """The image serves the API: the answers must not ask for Docker without it."""
     answers = {**DEFAULT, "use_api": False, "use_docker": True}

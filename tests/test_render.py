@@ -45,6 +45,7 @@ BASE_FILES = {
     "data/interim/.gitkeep",
     "data/processed/.gitkeep",
     "data/raw/.gitkeep",
+    "docs/architecture.md",
     "docs/coordination.md",
     "docs/dataset-card.md",
     "docs/decision-log.md",

@@ -15,7 +15,8 @@ and the prediction service reads it; all of them go through `write`, `read_verif
 `install` below, so the format is defined here only.
 
 This module uses pydantic and the standard library only: the service imports it without pandas,
-scikit-learn or MLflow.
+scikit-learn or MLflow. It is longer than most because the format is one contract, best read in
+one place: the metadata's models, the inputs' layout, and writing, reading and installing bundles.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ verdict is the status of its test, and the data as a whole has drifted when at l
 
 Exits 1 when the data has drifted, so a scheduled job can act on it, and 0 otherwise. Evidently
 loads when the command runs (5-10 s); the whole job takes 10-20 s.
+
+The module is longer than most because its steps serve this one job only: read the prediction
+log or a CSV, type and check the inputs so that a bad value stops it with one line rather than
+inside Evidently, then write both reports and the summary.
 """
 
 from __future__ import annotations
