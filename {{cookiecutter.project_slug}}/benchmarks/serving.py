@@ -76,8 +76,15 @@ BENCH_FILE = REPORTS_DIR / "bench.md"
 
 # The targets, on the default model, one worker, 2 cores.
 TARGETS = [
+{%- if cookiecutter.task == "text" %}
+    # MLflow's scikit-learn server is faster on one text than on a row of 30 numbers, and the
+    # text model costs ONNX Runtime more: the text task's target is lower.
+    Target("throughput", "throughput vs MLflow", "mlflow", "requests_per_second", True, 20.0,
+           "at least 20x"),
+{%- else %}
     Target("throughput", "throughput vs MLflow", "mlflow", "requests_per_second", True, 50.0,
            "at least 50x"),
+{%- endif %}
     Target("p99", "p99 latency vs MLflow", "mlflow", "p99_ms", False, 10.0, "at most 1/10"),
 {%- if cookiecutter.use_monitoring %}
     # The serving path alone (M4's target); what monitoring adds has targets of its own below.
