@@ -113,7 +113,8 @@ def test_make_demo_ends_with_a_summary_and_a_baseline_commit(demo):
     assert "Next: cd" not in output, "the render's hint interrupts the demo"
     # One "what to commit" message: the project's, not DVC's `git add` and autostage hints too.
     assert output.count("Commit this run") == 1
-    assert "To track the changes with git" not in output and "core.autostage" not in output
+    assert "To track the changes with git" not in output  # DVC's advice, when not autostaging
+    assert "To enable auto staging" not in output
     check_pipeline_ran(project)
     log = run(["git", "log", "--format=%s"], cwd=project).stdout.splitlines()
     assert log == ["Run the pipeline", "Initial commit from mlops-template"]

@@ -129,7 +129,7 @@ def test_built_in_texts_go_from_pipeline_to_drift(project, tmp_path, progress):
 
 def test_a_teams_tickets_with_text_and_category_go_all_the_way(project, tmp_path, progress):
     root, env = project
-    run(["git", "checkout", "--", "."], root, env)
+    run(["git", "reset", "--hard", "--quiet"], root, env)  # DVC stages what it changes
     run(["git", "clean", "-fdxq", "-e", ".venv", "-e", ".tools"], root, env)
     progress("text task, a team's tickets: data-new, pipeline, test-fast, serve, drift (~3 min)")
     tickets = tmp_path / "tickets.csv"

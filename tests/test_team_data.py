@@ -123,7 +123,7 @@ def project(tmp_path_factory, progress) -> tuple[Path, dict[str, str]]:
 
 def fresh(root: Path, env: dict[str, str]) -> None:
     """Back to the installed project: no data, models, runs or MLflow store of an earlier table."""
-    run(["git", "checkout", "--", "."], root, env)
+    run(["git", "reset", "--hard", "--quiet"], root, env)  # DVC stages what it changes
     run(["git", "clean", "-fdxq", "-e", ".venv", "-e", ".tools"], root, env)
 
 

@@ -133,6 +133,7 @@ def embedded_postgres(
     stopped by PID when the block ends."""
     wanted = urlsplit(store_uri)
     user, password, database = wanted.username, wanted.password, wanted.path.lstrip("/")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     account = postgres_account()
     if account:  # root: a folder `nobody` can reach (tmp_path's parents are root's alone)
         scratch = Path(tempfile.mkdtemp(prefix="mlflow-postgres-"))
@@ -340,8 +341,11 @@ def test_pipeline_logs_to_the_tracking_server_on_postgresql_and_serves_its_champ
         wait_until(lambda: http("GET", f"{api}/ready")[0] == 200, "make serve", service, log, 180)
         with (folder / "data" / "processed" / "test.csv").open(newline="") as handle:
             row = next(csv.DictReader(handle))
-        row.pop(metadata["target"])
-        record = {name: float(value) for name, value in row.items()}
+        kinds = {feature["name"]: feature["kind"] for feature in metadata["features"]}
+        record = {
+            name: float(row[name]) if kind == "numeric" else row[name]
+            for name, kind in kinds.items()
+        }
         status, _headers, text = http("POST", f"{api}/predict", record)
         assert status == 200, text
         answer = json.loads(text)

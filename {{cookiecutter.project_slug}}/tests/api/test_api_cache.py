@@ -198,11 +198,17 @@ def test_keys_depend_on_model_and_values_only(api_bundle):
         PredictionCache(Predictor(served, model, ["f0"]), client=None, settings=settings)  # type: ignore[arg-type]
         for served in (metadata, newer)
     )
-    rows = np.asarray([[1.0, 2.0], [1.0, 2.0], [1.0, 2.5]], dtype=np.float32)
-    first, same, other = cache.keys(rows)
+    # Two different requests of the model's data, as the service types them (numbers first).
+    names = metadata.feature_names
+    records = [tuple(record[name] for name in names) for record in api_bundle.records]
+    row = records[0]
+    unlike = next(other for other in records if other != row)
+    first, same, other = cache.keys([row, row, unlike])
     assert first == same != other
-    assert cache.keys(rows.astype(np.float64))[0] == first
-    assert newer_cache.keys(rows)[0] != first
+    # A number is keyed by its float32 value, as the model reads it, whatever its width.
+    narrowed = tuple(np.float32(value) if isinstance(value, float) else value for value in row)
+    assert cache.keys([narrowed])[0] == first
+    assert newer_cache.keys([row])[0] != first
     assert all(key.startswith("prediction:") for key in (first, other))
 
 

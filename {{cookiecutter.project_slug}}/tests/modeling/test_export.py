@@ -246,7 +246,8 @@ def test_failed_parity_registers_nothing_and_moves_nothing(
     versions = len(client.search_model_versions(f"name = '{name}'"))
     # The converter hands back another model's ONNX copy: a real disagreement, on any data.
     features, labels = read_split(space.train_file, space.params.data.target, kinds())
-    stump = build_model(with_train(space.params, n_estimators=1, max_depth=1).train, kinds())
+    stump_params = with_train(space.params, model="random_forest", n_estimators=1, max_depth=1)
+    stump = build_model(stump_params.train, kinds())
     stump.fit(features, labels)
     convert = export_stage.to_onnx
     monkeypatch.setattr(export_stage, "to_onnx", lambda model, described: convert(stump, described))

@@ -164,18 +164,26 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bundl
     """Evidently's data-drift report with its tests (a Snapshot), each feature tested as its
     kind: numeric features with `params.method` (by default Evidently's choice for the data's
     size), categories by their frequencies, texts by a classifier that tries to tell current
-    texts from reference ones (text content drift)."""
+    texts from reference ones (text content drift); and, beside the features, each text's length
+    in characters and in words (Evidently's descriptors), whose drift the share leaves out."""
     from evidently import DataDefinition, Dataset, Report
+    from evidently.descriptors import TextLength, WordCount
+    from evidently.metrics import ValueDrift
     from evidently.presets import DataDriftPreset
     from sklearn.exceptions import ConvergenceWarning
 
     features = metadata.feature_names
     kinds = kinds_of(metadata.features)
+    texts = [name for name in features if kinds[name] == "text"]
     definition = DataDefinition(
         numerical_columns=[name for name in features if kinds[name] == "numeric"],
         categorical_columns=[name for name in features if kinds[name] == "category"],
-        text_columns=[name for name in features if kinds[name] == "text"],
+        text_columns=texts,
     )
+    # Each text's length in characters and in words, tested beside the features (text_measures).
+    descriptors = [TextLength(name, alias=f"{name}: characters") for name in texts] + [
+        WordCount(name, alias=f"{name}: words") for name in texts
+    ]
     preset = DataDriftPreset(
         columns=features,
         drift_share=params.drift_share,
@@ -186,9 +194,14 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bundl
         # Text content drift fits a small SGD classifier with a fixed iteration budget; on a few
         # hundred texts it may stop before converging, which only makes the test more cautious.
         warnings.filterwarnings("ignore", "Maximum number of iteration", ConvergenceWarning)
-        return Report([preset], include_tests=True).run(
-            current_data=Dataset.from_pandas(current[features], data_definition=definition),
-            reference_data=Dataset.from_pandas(reference[features], data_definition=definition),
+        measures = [ValueDrift(column=descriptor.alias) for descriptor in descriptors]
+        return Report([preset, *measures], include_tests=True).run(
+            current_data=Dataset.from_pandas(
+                current[features], data_definition=definition, descriptors=descriptors
+            ),
+            reference_data=Dataset.from_pandas(
+                reference[features], data_definition=definition, descriptors=descriptors
+            ),
         )
 
 
@@ -267,6 +280,7 @@ def main(
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
         drifts, share, dataset_drift = verdicts(snapshot.dict())
+        measures = {name: drifts.pop(name) for name in list(drifts) if name not in features}
         quality = None
         labelled = known_labels(labelled, metadata.classes)
         if len(labelled) >= params.drift.min_rows:
@@ -292,6 +306,7 @@ def main(
             drift_share_threshold=params.drift.drift_share,
             dataset_drift=dataset_drift,
             features=drifts,
+            text_measures=measures,
             quality=quality,
         )
         write_summary(output_dir / "drift.json", summary)
@@ -309,6 +324,11 @@ def report(summary: DriftSummary, output_dir: Path) -> None:
         f"{summary.drift_share_threshold * 100:.0f}%)"
         + (f": {', '.join(drifted)}" if drifted else "")
     )
+    if summary.text_measures:
+        moved = [name for name, measure in summary.text_measures.items() if measure.drifted]
+        typer.echo(
+            f"drift: text lengths and word counts: {', '.join(moved) if moved else 'no drift'}"
+        )
     if summary.quality is not None:
         typer.echo(
             f"drift: accuracy {summary.quality.accuracy:.3f} on {summary.quality.labelled_rows} "

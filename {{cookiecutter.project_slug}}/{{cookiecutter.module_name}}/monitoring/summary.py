@@ -49,6 +49,11 @@ class DriftSummary(BaseModel):
     drift_share_threshold: float = Field(gt=0, le=1)
     dataset_drift: bool = Field(description="Evidently's verdict on the share of drifted features")
     features: dict[str, FeatureDrift]
+    text_measures: dict[str, FeatureDrift] = Field(
+        default_factory=dict,
+        description="Each text feature's length in characters and in words (`<name>: words`): "
+        "drift beside the features', not counted in the share",
+    )
     quality: Quality | None = Field(default=None, description="None without ground truth")
 
     @property
