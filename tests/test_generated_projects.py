@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ALL_SETS, OPTION_SETS, TEMPLATE_DIR, render, run
 from project_shell import readme_blocks, run_block, serving, user_env
@@ -65,7 +66,11 @@ def check_installed_project(
     run(["make", "lint"], cwd=project, env=env)
     if fast_tests:
         tested = run(["make", "test-fast"], cwd=project, env=env).stdout
-        assert " passed" in tested and "failed" not in tested and "skipped" not in tested, tested
+        assert " passed" in tested and "failed" not in tested, tested
+        # Only tests of numbers skip, on the text task's data, which has none; nothing else.
+        skipped = [line for line in tested.splitlines() if line.startswith("SKIPPED")]
+        assert all("numeric" in line for line in skipped), skipped
+        assert bool(skipped) == (answers["task"] == "text"), tested[-3000:]
     if answers["use_docs_site"]:
         run(["make", "docs"], cwd=project, env=env)
         assert (project / "site" / "index.html").is_file()
@@ -84,7 +89,8 @@ def check_installed_project(
 
 def check_pipeline_ran(project: Path, experiment: bool = False) -> None:
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    assert metrics["f1_macro"] >= 0.9
+    gate = yaml.safe_load((project / "params.yaml").read_text())["gate"]["minimum"]
+    assert metrics["f1_macro"] >= gate["f1_macro"]  # the task's own gate
     promotion = json.loads((project / "reports" / "promotion.json").read_text())
     # An experiment promotes nothing; before the first model it still fills models/bundle.
     assert promotion["promoted"] is not experiment
@@ -218,11 +224,14 @@ def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id, progress):
     if answers["use_redis_cache"]:
         progress(f"{set_id}: the service's slow tests, with a real Redis-protocol server")
         served = run(
-            [".venv/bin/pytest", "-m", "slow", "tests/api", "-q", "-p", "no:cacheprovider"],
+            [".venv/bin/pytest", "-m", "slow", "tests/api", "-q", "-rs", "-p", "no:cacheprovider"],
             cwd=project,
             env=env,
         ).stdout
-        assert "skipped" not in served and "failed" not in served, served
+        # Only a test of numbers may skip, on data that has none (the text task's).
+        skipped = [line for line in served.splitlines() if line.startswith("SKIPPED")]
+        assert "failed" not in served, served
+        assert all("no numeric feature" in line for line in skipped), skipped
     if set_id == "cycle-1":
         # The pipeline under a non-default combination, started the way the README says an
         # experiment starts, right after generation (nothing committed since the first commit).
