@@ -85,7 +85,7 @@ class CategoryFeature(BaseModel):
 
 
 class TextFeature(BaseModel):
-    """Free text; the model turns it into TF-IDF weights of its words and character n-grams, and
+    """Free text; the model turns it into TF-IDF weights of its words (and character runs), and
     reads it with its whitespace collapsed (`collapsed`)."""
 
     kind: Literal["text"] = "text"
