@@ -67,11 +67,14 @@ def test_each_kind_of_column_gets_its_encoder(params, with_train):
     assert transformer.transformers[1][1].handle_unknown == "ignore"
     analyzers = {name: step.analyzer for name, step, _ in transformer.transformers[2:]}
     assert analyzers == {
-        "text_3_words": "word", "text_3_chars": "char", "text_4_words": "word", "text_4_chars": "char"
-    }  # fmt: skip
+        "text_3_words": "word",
+        "text_3_chars": "char",
+        "text_4_words": "word",
+        "text_4_chars": "char",
+    }
     # A forest gets the words only: character runs would crowd out the other columns.
-    forest = with_train(params, model="random_forest").train
-    names = [name for name, _, _ in build_model(forest, columns).named_steps["columns"].transformers]
+    forest = build_model(with_train(params, model="random_forest").train, columns)
+    names = [name for name, _, _ in forest.named_steps["columns"].transformers]
     assert names == ["numeric", "category", "text_3_words", "text_4_words"]
 
 
