@@ -5,7 +5,8 @@ template virtualenv on PATH. `readme_blocks` finds the shell blocks of a project
 docs, and `run_block` runs one as written; `serving` keeps `make serve` up for the blocks that
 talk to the service. `background`, `wait_until`, `http` and `free_port` start, await and
 query the servers of the tests, loopback only, each stopped by PID. `make` runs a target whatever
-its exit status; `predict_a_test_row` asks the running service about a row of the test split.
+its exit status; `predict_a_test_row` asks the running service about a row of the test split;
+`skipped_lines` lists what a pytest run skipped, so a test can hold each skip to its reason.
 """
 
 from __future__ import annotations
@@ -254,6 +255,11 @@ def serving(project: Path, env: dict[str, str], log: Path, timeout: float = 90) 
 
         wait_until(ready, "make serve", server, log, timeout)
         yield
+
+
+def skipped_lines(output: str) -> list[str]:
+    """The SKIPPED lines of a pytest run's short summary (`-rs`), each naming the test and why."""
+    return [line for line in output.splitlines() if line.startswith("SKIPPED")]
 
 
 def make(root: Path, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess:

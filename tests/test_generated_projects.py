@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import ALL_SETS, OPTION_SETS, TEMPLATE_DIR, render, run
-from project_shell import readme_blocks, run_block, serving, user_env
+from project_shell import readme_blocks, run_block, serving, skipped_lines, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def check_installed_project(
         tested = run(["make", "test-fast"], cwd=project, env=env).stdout
         assert " passed" in tested and "failed" not in tested, tested
         # Only tests of numbers skip, on the text task's data, which has none; nothing else.
-        skipped = [line for line in tested.splitlines() if line.startswith("SKIPPED")]
+        skipped = skipped_lines(tested)
         assert all("numeric" in line for line in skipped), skipped
         assert bool(skipped) == (answers["task"] == "text"), tested[-3000:]
     if answers["use_docs_site"]:
@@ -229,7 +229,7 @@ def test_generated_project_sets_up_lints_and_tests(tmp_path, set_id, progress):
             env=env,
         ).stdout
         # Only a test of numbers may skip, on data that has none (the text task's).
-        skipped = [line for line in served.splitlines() if line.startswith("SKIPPED")]
+        skipped = skipped_lines(served)
         assert "failed" not in served, served
         assert all("no numeric feature" in line for line in skipped), skipped
     if set_id == "cycle-1":

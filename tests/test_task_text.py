@@ -18,7 +18,15 @@ import pytest
 import yaml
 
 from conftest import OPTION_SETS, render, run
-from project_shell import SERVICE_URL, http, make, predict_a_test_row, serving, user_env
+from project_shell import (
+    SERVICE_URL,
+    http,
+    make,
+    predict_a_test_row,
+    serving,
+    skipped_lines,
+    user_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +90,7 @@ def classes_and_promotion(root: Path) -> tuple[list[str], dict]:
 def fast_tests_pass(root: Path, env: dict[str, str]) -> None:
     tested = run(["make", "test-fast"], root, env).stdout
     assert " passed" in tested and " failed" not in tested, tested[-3000:]
-    skipped = [line for line in tested.splitlines() if line.startswith("SKIPPED")]
+    skipped = skipped_lines(tested)
     assert all(any(reason in line for reason in SKIP_REASONS) for line in skipped), skipped
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import OPTION_SETS, render, run
-from project_shell import make, predict_a_test_row, serving, user_env
+from project_shell import make, predict_a_test_row, serving, skipped_lines, user_env
 
 pytestmark = pytest.mark.slow
 
@@ -163,7 +163,7 @@ def test_data_with_spaces_or_categories_and_text_goes_all_the_way(project, tmp_p
 
         tested = run(["make", "test-fast"], root, env).stdout
         assert " passed" in tested and " failed" not in tested, tested[-3000:]
-        skipped = [line for line in tested.splitlines() if line.startswith("SKIPPED")]
+        skipped = skipped_lines(tested)
         assert all("tests/test_default_data.py" in line for line in skipped), skipped
 
         with serving(root, env, tmp_path / f"{name}-serve.log"):
