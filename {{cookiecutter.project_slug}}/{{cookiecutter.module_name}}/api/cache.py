@@ -61,7 +61,7 @@ class PredictionCache:
         """One key per row: the hash of the model's identity, of the float32 bytes of the row's
         numbers and of its strings (category and text values) as JSON."""
         model = self._model_key.encode("utf-8")
-        count = self.predictor.numeric_count
+        count = len(self.predictor.metadata.numeric_features)
         prefix = self.settings.cache_key_prefix
         keys = []
         for row in rows:

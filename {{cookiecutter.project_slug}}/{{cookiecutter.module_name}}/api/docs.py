@@ -1,9 +1,7 @@
 """Interactive documentation that works offline: /docs (Swagger UI) and /redoc.
 
-FastAPI's default pages load their JavaScript and CSS from a CDN, which a machine without
-internet access cannot reach: the page stays blank. This is FastAPI's documented recipe for
-self-hosting those files ("Custom Docs UI Static Assets"), with the copies that the
-`fastapi-offline` package ships, served by the service itself under /docs-static.
+FastAPI's default pages load their scripts from a CDN: without internet they stay blank. This is
+FastAPI's recipe "Custom Docs UI Static Assets", with the copies that `fastapi-offline` ships.
 """
 
 from __future__ import annotations

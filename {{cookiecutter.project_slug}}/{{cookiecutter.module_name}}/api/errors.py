@@ -1,13 +1,9 @@
-"""Error answers of the service that FastAPI's defaults would make less useful.
+"""The 422 answer: each invalid field named, e.g. `records[3].mean_radius: Field required`.
 
-A request FastAPI cannot validate (missing, unknown, non-numeric or non-finite field, malformed
-JSON, too many records) gets a 422 naming each field, e.g. `records[3].mean_radius: Field
-required`. A feature outside its accepted range is a rejection of its own, `out_of_range`, with
-the range in the answer: this handler is the one place that tells it apart from the other
-422s, so counting them by feature (monitoring) belongs here.
-
-The other errors keep FastAPI's answers: 503 `{"detail": reason}` without a model (routes.py), 413
-for a body over API_MAX_BODY_BYTES (FastAPI's `max_body_size`, checked before parsing).
+A feature outside its accepted range is a rejection of its own, `out_of_range`, with the range
+in the answer; this handler is the one place that tells it apart, so monitoring counts them
+here (`out_of_range_listeners`). Other errors keep FastAPI's answers: 503 `{"detail": reason}`
+without a model (routes.py), 413 for a body over API_MAX_BODY_BYTES (before parsing).
 """
 
 from __future__ import annotations
@@ -27,8 +23,7 @@ RANGE_ERRORS = {"greater_than_equal", "less_than_equal"}
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    # Called with the features of each out-of-range rejection: monitoring counts them.
-    app.state.out_of_range_listeners = []
+    app.state.out_of_range_listeners = []  # called with each rejection's out-of-range features
     app.add_exception_handler(RequestValidationError, validation_failed)
 
 
@@ -57,29 +52,20 @@ async def validation_failed(request: Request, error: Exception) -> JSONResponse:
 
 def field_error(item: dict[str, Any], ranges: dict[str, AllowedRange]) -> FieldError:
     """One pydantic error as the service reports it."""
-    location = item["loc"]
-    if item["type"] == "json_invalid":  # ("body", character position)
+    if item["type"] == "json_invalid":  # loc: ("body", character position)
         return FieldError(field="body", message=item["msg"], type=item["type"])
-    name = location[-1] if location else None
-    allowed = ranges.get(name) if isinstance(name, str) else None
-    if item["type"] in RANGE_ERRORS and allowed is not None:
-        # A range rejection of feature `name`: where monitoring counts them, by feature.
-        return FieldError(
-            field=field_path(location),
-            message=(
-                f"{item['input']!r} is outside the accepted range "
-                f"{allowed.minimum:g} to {allowed.maximum:g}"
-            ),
-            type="out_of_range",
-            allowed=allowed,
-        )
-    return FieldError(field=field_path(location), message=item["msg"], type=item["type"])
+    path = field_path(item["loc"])
+    allowed = ranges.get(item["loc"][-1]) if item["type"] in RANGE_ERRORS else None
+    if allowed is None:
+        return FieldError(field=path, message=item["msg"], type=item["type"])
+    limits = f"{allowed.minimum:g} to {allowed.maximum:g}"
+    message = f"{item['input']!r} is outside the accepted range {limits}"
+    return FieldError(field=path, message=message, type="out_of_range", allowed=allowed)
 
 
-def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+def field_path(location: tuple[Any, ...]) -> str:
     """("body", "records", 3, "mean_radius") -> "records[3].mean_radius"."""
-    parts = list(location[1:] if location and location[0] == "body" else location)
     path = ""
-    for part in parts:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
+    for part in location[1:] if location[:1] == ("body",) else location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path.removeprefix(".") or "body"

@@ -1,11 +1,9 @@
-"""The FastAPI app: `create_app()` assembles it, its lifespan loads the model once at startup.
+"""The FastAPI app: `create_app()` assembles it (`make serve` runs it with `uvicorn --factory`).
 
-`make serve` runs `uvicorn --factory <package>.api.main:create_app`. The app serves the bundle in
-API_BUNDLE_DIR (models/bundle by default). Its metadata is read here, when the app is created,
-because the request schema is made from its feature list; the model itself loads at startup.
-A missing or broken bundle does not stop the service: it logs why, /health stays 200, and /ready
-and the prediction routes answer 503 with the reason, so an orchestrator keeps the service out
-of traffic instead of restarting it in a loop. Fix the bundle, then restart the service.
+The bundle's metadata is read when the app is created, since the request schema is made from its
+features; the model loads in the lifespan. A missing or broken bundle does not stop the service:
+/health stays 200, /ready and the prediction routes answer 503 with the reason, so an orchestrator
+keeps it out of traffic instead of restarting it in a loop. Fix the bundle, then restart.
 """
 
 from __future__ import annotations
@@ -31,21 +29,19 @@ from .routes import prediction_router, router
 from .schemas import build_request_models
 from .settings import Settings
 
-# The optional parts of the service, chosen when the project was generated. Each is a module with
-# `install(app)`, which adds its middleware and routes when the app is created, and `attached(app)`,
-# which plugs it into the loaded predictor (predictor.py) for as long as the app runs. In this
-# order: the cache answers before the model, metrics count what was answered, the log keeps it.
+# The optional parts of the service, chosen when the project was generated: each module has
+# `install(app)`, adding its middleware and routes, and `attached(app)`, plugging it into the
+# loaded predictor while the app runs. In order: the cache answers before the model, metrics
+# count what was answered, the log keeps it.
 PARTS = ({% if cookiecutter.use_redis_cache %}cache,{% if cookiecutter.use_monitoring %} {% endif %}{% endif %}{% if cookiecutter.use_monitoring %}metrics, prediction_log{% endif %})
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model at startup (without it the service still starts, see /ready), then attach
-    the optional parts to it until the service stops."""
+    """Load the model (without it the service still starts), attach the parts until the end."""
     settings: Settings = app.state.settings
     state: ModelState = app.state.model
-    models = app.state.request_models
-    state.load(settings.bundle_dir, settings.onnx_threads, app.state.metadata, models.field_names)
+    state.load(settings.bundle_dir, settings.onnx_threads, app.state.request_models)
     async with AsyncExitStack() as parts:
         for part in PARTS:
             await parts.enter_async_context(part.attached(app))
@@ -80,17 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # /docs and /redoc come from docs.py: they work offline
         redoc_url=None,
         max_body_size=settings.max_body_bytes,  # 413 before parsing, declared or chunked
-        # FastAPI's OpenTelemetry hooks ask the global providers on every request, and this
-        # service exports no OpenTelemetry. Measured: ~13 us of CPU per request, ~4% of the
-        # throughput of /predict.
+        # FastAPI's OpenTelemetry hooks, unused here, cost ~4% of /predict's throughput (measured).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.metadata = metadata
     app.state.request_models = models
     app.state.model = ModelState()
-    # Prediction routes first, the docs last: routes are tried in order, and nearly all the
-    # traffic is predictions. Measured: ~20 us of CPU per request, ~5% of the throughput.
+    # Prediction routes first: routes are tried in order, and nearly all traffic is predictions
+    # (measured: ~5% of the throughput).
     app.include_router(prediction_router(models))
     app.include_router(router)
     add_offline_docs(app)

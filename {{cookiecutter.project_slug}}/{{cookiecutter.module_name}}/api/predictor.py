@@ -1,13 +1,10 @@
 """The served model: from validated records to predictions, one ONNX Runtime call per request.
 
-`Predictor.predict` is the whole path of a prediction, and the only `predict` the routes call:
-records become rows (their values in the model's feature order), the cache answers the rows it
-knows when the service has one, the model scores the others, and each observer sees the answer.
-The optional parts of the service (api/main.py, PARTS) plug into it while the app runs: the
-cache sets `cache`, metrics set `model_timer` and add an observer, the prediction log adds one.
-
-`ModelState` is what the app's lifespan loaded at startup: a `Predictor`, or the reason there is
-none (a missing or broken bundle), which /ready and the prediction routes report as 503.
+`Predictor.predict` is the whole path of a prediction and the only `predict` the routes call:
+records become rows (values in the model's feature order), the cache (if any) answers the rows
+it knows, the model scores the others, and each observer sees the answer. The optional parts
+(api/main.py, PARTS) plug in while the app runs: the cache sets `cache`, metrics set
+`model_timer` and add an observer, the prediction log adds one.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from pydantic import BaseModel
 
 from ..bundle import BundleError, BundleMetadata
 from ..inference import OnnxModel, Row, load
+from .schemas import RequestModels
 
 logger = logging.getLogger(__name__)
 
@@ -35,27 +33,24 @@ Score = Callable[[Sequence[Row]], list[Prediction]]
 
 
 class Cache(Protocol):
-    """What the predictor asks of a cache (api/cache.py): predictions of `rows`, from what it
-    holds, and from `score` for the others."""
+    """Predictions of `rows`, from what the cache holds and from `score` (api/cache.py)."""
 
     def predict(self, rows: Sequence[Row], score: Score) -> Awaitable[list[Prediction]]: ...
 
 
 class Predictor:
-    """A loaded bundle, and how to read a record's values in the model's feature order (a row:
-    numbers for numeric features, then strings for category and text ones)."""
+    """A loaded bundle, and how to read a record as a row (its values in feature order)."""
 
-    def __init__(
-        self, metadata: BundleMetadata, model: OnnxModel, field_names: Sequence[str]
-    ) -> None:
+    def __init__(self, metadata: BundleMetadata, model: OnnxModel, record: type[BaseModel]) -> None:
         self.metadata = metadata
         self.model = model
         self.version = metadata.identity.version
         self.classes = list(metadata.classes)
-        self.numeric_count = len(metadata.numeric_features)  # the first values of a row
-        getter = attrgetter(*field_names)
-        # attrgetter of one name returns the value itself, of several a tuple: rows are tuples.
-        self.to_row = getter if len(field_names) > 1 else lambda record: (getter(record),)
+        # Record's attributes are in feature order; attrgetter of several names gives a tuple, of
+        # one name the value itself.
+        names = list(record.model_fields)
+        getter = attrgetter(*names)
+        self.to_row = getter if len(names) > 1 else lambda one: (getter(one),)
         self.cache: Cache | None = None
         self.model_timer: Callable[[float], None] | None = None  # seconds of each model call
         self.observers: list[Observer] = []
@@ -74,10 +69,8 @@ class Predictor:
         ]
 
     async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
-        """Predictions of validated records, in order.
-
-        Async so that a cache can await its store; the model itself runs right here, in tens of
-        microseconds: a thread hop would cost more than it saves."""
+        """Predictions of validated records, in order. Async so that a cache can await its store;
+        the model runs right here, in tens of microseconds: a thread hop would cost more."""
         rows = [self.to_row(record) for record in records]
         if self.cache is None:
             predictions = self.score(rows)
@@ -90,24 +83,17 @@ class Predictor:
 
 @dataclass
 class ModelState:
-    """The predictor the lifespan loaded, or why there is none."""
+    """The predictor the lifespan loaded, or why there is none (/ready answers 503 with it)."""
 
     predictor: Predictor | None = None
     reason: str = "the service is starting: the model is not loaded yet"
 
-    def load(
-        self,
-        folder: Path,
-        threads: int,
-        expected: BundleMetadata | None,
-        field_names: Sequence[str],
-    ) -> None:
-        """Load the bundle in `folder`, which must still be the one whose metadata shaped the
-        request models (`expected`, read when the app was created). A failure is logged and
-        kept as the reason; the service keeps running."""
+    def load(self, folder: Path, threads: int, models: RequestModels) -> None:
+        """Load the bundle in `folder`, which must still be the one that shaped `models`; a
+        failure is logged and kept as the reason."""
         try:
             metadata, model = load(folder, threads)
-            if expected is None or metadata.identity != expected.identity:
+            if models.metadata is None or metadata.identity != models.metadata.identity:
                 raise BundleError(
                     f"the bundle in {folder} changed while the service started: restart it"
                 )
@@ -116,11 +102,6 @@ class ModelState:
             self.reason = f"no model loaded: {error}"
             logger.error("%s; /ready answers 503 until the service restarts", self.reason)
             return
-        self.predictor = Predictor(metadata, model, field_names)
-        logger.info(
-            "serving %s from %s (%d features, classes %s)",
-            metadata.identity,
-            folder,
-            len(metadata.features),
-            metadata.classes,
-        )
+        self.predictor = Predictor(metadata, model, models.record)
+        features = len(metadata.features)
+        logger.info("serving %s from %s (%d features)", metadata.identity, folder, features)

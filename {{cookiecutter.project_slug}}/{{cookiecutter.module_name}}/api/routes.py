@@ -1,13 +1,12 @@
 """The service's endpoints: thin functions over the predictor (predictor.py).
 
-`router` holds the routes that do not depend on the model's features: /health, /ready, /model.
-The prediction routes take a `Record` whose fields are the served model's features, a model
-built when the app is created (schemas.py), so `prediction_router(models)` builds them around it.
-A route receives what it needs through `Depends`: `PredictorDep` is the loaded predictor, or a
-503 with the reason while there is none; `ModelStateDep` is what the lifespan loaded.
+`router` holds the routes that do not depend on the model's features. /predict and
+/predict/batch take models built from the served bundle when the app is created (schemas.py), so
+`prediction_router(models)` declares them around those. A route receives the loaded predictor
+through `PredictorDep` (a 503 with the reason while there is none).
 
-No `from __future__ import annotations` here: FastAPI reads the annotations of the route
-functions, and the request models are local variables it could not find by name.
+No `from __future__ import annotations`: FastAPI reads the route functions' annotations, and the
+request models are local variables it could not find by name.
 """
 
 from typing import Annotated, Any
@@ -18,9 +17,6 @@ from ..bundle import BundleMetadata
 from .predictor import ModelState, Predictor
 from .schemas import ErrorMessage, Health, Readiness, RequestModels, ValidationErrors
 
-NOT_LOADED: dict[int | str, dict[str, Any]] = {
-    503: {"model": Readiness, "description": "No model is loaded: the reason"},
-}
 NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorMessage, "description": "No model is loaded (see /ready)"}
 }
@@ -31,12 +27,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
 }
 
 
-# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop that costs more
-# than these few lines.
-async def model_state(request: Request) -> ModelState:
-    return request.app.state.model
-
-
+# `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop that costs more.
 async def loaded_predictor(request: Request) -> Predictor:
     """The loaded model; 503 with the reason while there is none (see /ready)."""
     state: ModelState = request.app.state.model
@@ -45,7 +36,6 @@ async def loaded_predictor(request: Request) -> Predictor:
     return state.predictor
 
 
-ModelStateDep = Annotated[ModelState, Depends(model_state)]
 PredictorDep = Annotated[Predictor, Depends(loaded_predictor)]
 
 router = APIRouter(tags=["service"])
@@ -57,9 +47,10 @@ async def health() -> Health:
     return Health()
 
 
-@router.get("/ready", responses=NOT_LOADED)
-async def ready(state: ModelStateDep, response: Response) -> Readiness:
+@router.get("/ready", responses={503: {"model": Readiness, "description": "Not ready: why"}})
+async def ready(request: Request, response: Response) -> Readiness:
     """Readiness: 200 once the model is loaded, 503 with the reason until then."""
+    state: ModelState = request.app.state.model
     if state.predictor is None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return Readiness(status="not ready", reason=state.reason)

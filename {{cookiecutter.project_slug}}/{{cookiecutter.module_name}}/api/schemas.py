@@ -1,25 +1,12 @@
-"""Request and response models of the service.
-
-The fixed ones (health, readiness, errors) are ordinary pydantic classes. The ones that follow the
-served model are built from the bundle's metadata when the app is created, in
-`build_request_models`: the one place where the feature list becomes a schema. Teams change their
-data, and a record must name exactly the model's features, so `Record` is made with pydantic's
-`create_model`: one required field per feature, by its kind in the bundle:
-
-- numeric: a JSON number within the feature's accepted range: its training range widened by
-  `API_RANGE_MARGIN` times its width on each side (never below 0 for a feature that was never
-  negative in training). It appears in the OpenAPI schema as `minimum`/`maximum`, and a value
-  outside it gets a 422 naming the field and the range (see errors.py);
-- category: a string of at most CATEGORY_MAX_CHARS characters. The model ignores a value it did
-  not see in training; with `API_STRICT_CATEGORIES=true` such a value gets a 422 instead;
-- text: a string of at most `API_MAX_TEXT_CHARS` characters.
+"""Request and response models of the service. `build_request_models` makes those that follow the
+served model from the bundle's metadata: the one place where the feature list becomes a schema.
 """
 
 from __future__ import annotations
 
 import csv
-import math
-from dataclasses import dataclass, field
+import decimal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,16 +54,15 @@ class ErrorMessage(BaseModel):
 
 @dataclass(frozen=True)
 class RequestModels:
-    """The models that follow the bundle, and what the service needs to know about them."""
+    """The models that follow the bundle (`metadata`), and what the service needs of them."""
 
+    metadata: BundleMetadata | None
     record: type[BaseModel]
     batch: type[BaseModel]
     prediction_response: type[BaseModel]
     batch_response: type[BaseModel]
-    # Attribute names of Record in the model's feature order (JSON keys are the feature names).
-    field_names: tuple[str, ...]
-    ranges: dict[str, AllowedRange] = field(default_factory=dict)  # by feature name
-    examples: dict[str, dict[str, Any]] = field(default_factory=dict)  # for /docs
+    ranges: dict[str, AllowedRange]  # by feature name
+    examples: dict[str, dict[str, Any]]  # for /docs
 
 
 def build_request_models(
@@ -88,46 +74,40 @@ def build_request_models(
     examples_file: Path | None = None,
 ) -> RequestModels:
     """Models for the features and classes of `metadata` (None: no readable bundle)."""
-    features = metadata.features if metadata else []
-    ranges = {
-        feature.name: accepted_range(feature, range_margin)
-        for feature in features
-        if isinstance(feature, NumericFeature)
-    }
+    ranges: dict[str, AllowedRange] = {}
     fields: dict[str, Any] = {}
-    for index, feature in enumerate(features):
+    for index, feature in enumerate(metadata.features if metadata else []):
         # Attribute names are positional and JSON keys are aliases, so any column name works,
         # even one that is not an identifier or that clashes with a pydantic attribute.
+        name = feature.name
         if isinstance(feature, NumericFeature):
-            allowed = ranges[feature.name]
+            ranges[name] = accepted_range(feature, range_margin)
+            # strict: a JSON number, not a string or a boolean that looks like one.
             field_type: Any = float
             settings = Field(
-                alias=feature.name,
-                strict=True,  # a JSON number, not a string or a boolean that looks like one
+                alias=name,
+                strict=True,
                 allow_inf_nan=False,
-                ge=allowed.minimum,
-                le=allowed.maximum,
+                ge=ranges[name].minimum,
+                le=ranges[name].maximum,
                 description=f"Training range {feature.min:g} to {feature.max:g}",
             )
-        elif isinstance(feature, CategoryFeature) and strict_categories:
-            field_type = Literal[tuple(feature.categories)]
-            settings = Field(alias=feature.name, description=category_description(feature, True))
         elif isinstance(feature, CategoryFeature):
-            field_type = str
-            settings = Field(
-                alias=feature.name,
-                strict=True,
-                max_length=CATEGORY_MAX_CHARS,
-                description=category_description(feature, False),
-            )
+            seen = ", ".join(feature.categories[:20]) + (", ..." if feature.categories[20:] else "")
+            if strict_categories:
+                field_type = Literal[tuple(feature.categories)]
+                about = f"Seen in training: {seen}; any other is refused"
+                settings = Field(alias=name, description=about)
+            else:
+                field_type = str
+                about = f"Seen in training: {seen}; the model ignores any other"
+                settings = Field(
+                    alias=name, strict=True, max_length=CATEGORY_MAX_CHARS, description=about
+                )
         else:
             field_type = str
-            settings = Field(
-                alias=feature.name,
-                strict=True,
-                max_length=max_text_chars,
-                description=f"Free text, at most {max_text_chars} characters",
-            )
+            about = f"Free text, at most {max_text_chars} characters"
+            settings = Field(alias=name, strict=True, max_length=max_text_chars, description=about)
         fields[f"f{index}"] = (field_type, settings)
     strict_object = ConfigDict(extra="forbid", validate_by_alias=True, validate_by_name=False)
     # Without a bundle the features are unknown: any object passes, and the routes answer 503.
@@ -139,7 +119,6 @@ def build_request_models(
         __config__=strict_object,
         records=(list[record], Field(min_length=1, max_length=max_batch_size)),
     )
-
     label = Literal[tuple(metadata.classes) if metadata else ("",)]  # type: ignore[misc]
     prediction = create_model(
         "Prediction",
@@ -148,6 +127,7 @@ def build_request_models(
     )
     version = (int, Field(description="Registered model version that answered"))
     return RequestModels(
+        metadata=metadata,
         record=record,
         batch=batch,
         prediction_response=create_model(
@@ -158,46 +138,29 @@ def build_request_models(
             model_version=version,
             predictions=(list[prediction], Field(description="One per record, in order")),
         ),
-        field_names=tuple(fields),
         ranges=ranges,
-        examples=request_examples(metadata, ranges, examples_file),
+        examples=request_examples(metadata, record, examples_file),
     )
 
 
-def category_description(feature: CategoryFeature, strict: bool) -> str:
-    shown = ", ".join(feature.categories[:20]) + (", ..." if len(feature.categories) > 20 else "")
-    other = "any other is refused" if strict else "the model ignores any other"
-    return f"Seen in training: {shown}; {other}"
-
-
 def accepted_range(feature: NumericFeature, margin: float) -> AllowedRange:
-    """The training range of `feature` widened by `margin` times its width on each side,
-    rounded outwards to 4 significant digits so the schema and messages read well."""
+    """The training range of `feature` widened by `margin` times its width on each side, rounded
+    outwards to 4 significant digits so the schema and messages read well."""
     spread = margin * (feature.max - feature.min)
-    low = round_outwards(feature.min - spread, up=False)
-    if feature.min >= 0:
-        low = max(low, 0.0)
-    return AllowedRange(minimum=low, maximum=round_outwards(feature.max + spread, up=True))
+    low = round_to_4_digits(feature.min - spread, decimal.ROUND_FLOOR)
+    high = round_to_4_digits(feature.max + spread, decimal.ROUND_CEILING)
+    return AllowedRange(minimum=max(low, 0.0) if feature.min >= 0 else low, maximum=high)
 
 
-def round_outwards(value: float, up: bool, digits: int = 4) -> float:
-    """`value` rounded up (or down) to `digits` significant digits."""
-    if value == 0 or not math.isfinite(value):
-        return value
-    shift = digits - 1 - math.floor(math.log10(abs(value)))
-    direction = math.ceil if up else math.floor
-    if shift >= 0:
-        return direction(value * 10**shift) / 10**shift
-    return float(direction(value / 10**-shift) * 10**-shift)
+def round_to_4_digits(value: float, rounding: str) -> float:
+    return float(decimal.Context(prec=4, rounding=rounding).plus(decimal.Decimal(value)))
 
 
 def request_examples(
-    metadata: BundleMetadata | None,
-    ranges: dict[str, AllowedRange],
-    examples_file: Path | None,
+    metadata: BundleMetadata | None, record: type[BaseModel], examples_file: Path | None
 ) -> dict[str, dict[str, Any]]:
-    """Example records for /docs: the first accepted row of each class in `examples_file` (the
-    test split), else a sample row (the middle of each numeric feature's training range)."""
+    """Example records for /docs: the first valid row of each class in `examples_file` (the test
+    split), else a sample row (the middle of each numeric feature's training range)."""
     if metadata is None:
         return {}
     examples: dict[str, dict[str, Any]] = {}
@@ -206,21 +169,17 @@ def request_examples(
             for row in csv.DictReader(handle):
                 label = str(row.get(metadata.target))
                 try:
-                    record = {
+                    value = {
                         f.name: float(row[f.name]) if f.kind == "numeric" else str(row[f.name])
                         for f in metadata.features
                     }
-                except (KeyError, TypeError, ValueError):
+                    record.model_validate(value)  # out of range, say: not an example
+                except KeyError:
                     break  # a file of another layout: fall back to the sample row
-                accepted = all(
-                    allowed.minimum <= record[name] <= allowed.maximum
-                    for name, allowed in ranges.items()
-                )
-                if accepted and label not in examples:
-                    examples[label] = {
-                        "summary": f"A {label} case of the test split",
-                        "value": record,
-                    }
+                except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+                    continue
+                summary = f"A {label} case of the test split"
+                examples.setdefault(label, {"summary": summary, "value": value})
                 if len(examples) == len(metadata.classes):
                     break
     if not examples:

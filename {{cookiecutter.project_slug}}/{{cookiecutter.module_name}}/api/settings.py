@@ -1,9 +1,8 @@
 """The service's settings: one class, every environment variable starting with `API_`.
 
-For example `API_BUNDLE_DIR=/srv/bundle` or `API_MAX_BATCH_SIZE=500`, in the environment or in
-`.env` (importing the package loads it, see config.py); `.env.example` lists every variable with
-its default. The app reads them once, in `create_app`, and keeps them in `app.state.settings`;
-the optional parts of the service (api/main.py, PARTS) read their own group of fields from there.
+Set in the environment or in `.env` (importing the package loads it; `.env.example` lists every
+variable with its default). `create_app` reads them once into `app.state.settings`, where the
+optional parts (api/main.py, PARTS) find their own fields.
 """
 
 from __future__ import annotations
@@ -21,79 +20,54 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore")
 
-    bundle_dir: Path = Field(
-        default=BUNDLE_DIR, description="Folder holding model.onnx and metadata.json (a bundle)"
-    )
+    bundle_dir: Path = Field(BUNDLE_DIR, description="Folder of model.onnx and metadata.json")
     range_margin: float = Field(
-        default=0.1,
+        0.1,
         ge=0,
         le=10,
-        description="How far past its training range a feature may go, as a share of the "
-        "range's width on each side (0.1: 10%); a feature never negative in training stays >= 0",
+        description="How far past its training range a feature may go, as a share of its width "
+        "on each side (0.1: 10%); a feature never negative in training stays >= 0",
     )
-    max_batch_size: int = Field(
-        default=256, ge=1, le=100_000, description="Most records one /predict/batch accepts"
-    )
-    max_text_chars: int = Field(
-        default=5000, ge=1, description="Longest value a text feature accepts, in characters"
-    )
+    max_batch_size: int = Field(256, ge=1, le=100_000, description="Most records per batch")
+    max_text_chars: int = Field(5000, ge=1, description="Longest value of a text feature")
     strict_categories: bool = Field(
-        default=False,
-        description="Refuse (422) a category value the model did not see in training, instead "
-        "of letting the model ignore it",
+        False, description="Refuse (422) a category unseen in training, not let the model ignore it"
     )
     max_body_bytes: int = Field(
-        default=1024 * 1024,
-        ge=1024,
-        description="Largest request body; a larger one gets 413 before it is parsed",
+        1024 * 1024, ge=1024, description="Largest request body; a larger one gets 413 unread"
     )
-    onnx_threads: int = Field(
-        default=1,
-        ge=0,
-        description="Threads ONNX Runtime uses per request (0: one per core); 1 suits small "
-        "models, since concurrent requests already share the cores",
-    )
+    # 1 suits small models: concurrent requests already share the cores.
+    onnx_threads: int = Field(1, ge=0, description="ONNX Runtime threads per call (0: all cores)")
     examples_file: Path | None = Field(
-        default=TEST_FILE,
-        description="CSV whose rows become the request examples of /docs; without it, the "
-        "middle of each feature's range",
+        TEST_FILE, description="CSV of /docs examples (none: the middle of each feature's range)"
     )
-    log_level: str = Field(default="INFO", description="Level of the service's own log lines")
+    log_level: str = Field("INFO", description="Level of the service's own log lines")
 {%- if cookiecutter.use_redis_cache %}
 
     # The prediction cache (api/cache.py): off unless cache_url is set.
-    cache_url: str | None = Field(default=None, description="e.g. redis://127.0.0.1:6379/0")
-    cache_ttl_seconds: int = Field(default=3600, ge=1, description="How long a prediction is kept")
-    cache_timeout_seconds: float = Field(
-        default=0.05, gt=0, description="Longest wait for Redis on one request"
-    )
+    cache_url: str | None = Field(None, description="e.g. redis://127.0.0.1:6379/0")
+    cache_ttl_seconds: int = Field(3600, ge=1, description="How long a prediction is kept")
+    cache_timeout_seconds: float = Field(0.05, gt=0, description="Longest wait for Redis")
     cache_retry_after_seconds: float = Field(
-        default=5.0, ge=0, description="How long to serve uncached after Redis failed"
+        5.0, ge=0, description="How long to serve uncached after Redis failed"
     )
-    cache_key_prefix: str = Field(default="prediction", description="Namespace of the keys")
+    cache_key_prefix: str = Field("prediction", description="Namespace of the keys")
 {%- endif %}
 {%- if cookiecutter.use_monitoring %}
 
-    # Metrics (monitoring/metrics.py).
-    metrics_enabled: bool = Field(default=True, description="Serve /metrics and count requests")
-    metrics_drift_summary: Path = Field(
-        default=DRIFT_SUMMARY, description="drift.json of `make drift`, published at /metrics"
-    )
-    # The prediction log (monitoring/prediction_log.py, monitoring/store.py).
-    prediction_log_enabled: bool = Field(
-        default=True, description="Log every prediction (false: log nothing)"
-    )
-    prediction_log_path: Path = Field(default=PREDICTION_LOG, description="The SQLite file")
+    # Metrics (monitoring/metrics.py) and the prediction log (monitoring/prediction_log.py).
+    metrics_enabled: bool = Field(True, description="Serve /metrics and count requests")
+    metrics_drift_summary: Path = Field(DRIFT_SUMMARY, description="drift.json for /metrics")
+    prediction_log_enabled: bool = Field(True, description="false: log no prediction")
+    prediction_log_path: Path = Field(PREDICTION_LOG, description="The SQLite file")
     prediction_log_retention_days: float = Field(
-        default=30, gt=0, description="Rows older than this are deleted when the service starts"
+        30, gt=0, description="Rows older than this are deleted when the service starts"
     )
-    prediction_log_max_mb: int = Field(
-        default=1024, ge=1, description="Size cap of the file; past it, the oldest rows go"
-    )
+    prediction_log_max_mb: int = Field(1024, ge=1, description="Size cap; past it, oldest rows go")
     prediction_log_busy_timeout_seconds: float = Field(
-        default=5.0, gt=0, description="How long a write waits while another worker writes"
+        5.0, gt=0, description="How long a write waits while another worker writes"
     )
     prediction_log_queue_size: int = Field(
-        default=10_000, ge=1, description="Requests waiting to be written before some are dropped"
+        10_000, ge=1, description="Records waiting to be written before some are dropped"
     )
 {%- endif %}
