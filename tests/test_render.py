@@ -128,8 +128,6 @@ BASE_FILES = {
 OPTIONAL_FILES = {
     ("use_api", True): {
         "{module}/api/__init__.py",
-        "{module}/api/docs.py",
-        "{module}/api/errors.py",
         "{module}/api/main.py",
         "{module}/api/predictor.py",
         "{module}/api/routes.py",

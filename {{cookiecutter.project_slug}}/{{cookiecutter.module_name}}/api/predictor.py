@@ -1,10 +1,9 @@
 """The served model: from validated records to predictions, one ONNX Runtime call per request.
 
-`Predictor.predict` is the whole path of a prediction and the only `predict` the routes call:
-records become rows (values in the model's feature order), the cache (if any) answers the rows
-it knows, the model scores the others, and each observer sees the answer. The optional parts
-(api/main.py, PARTS) plug in while the app runs: the cache sets `cache`, metrics set
-`model_timer` and add an observer, the prediction log adds one.
+`Predictor.predict` is the whole path of a prediction: records become rows (values in feature
+order), the cache (if any) answers the rows it knows, the model scores the others, each observer
+sees the answer. The parts in api/main.py's PARTS plug in while the app runs: the cache sets
+`cache`, metrics set `model_timer` and add an observer, the prediction log adds one.
 """
 
 from __future__ import annotations
@@ -98,10 +97,8 @@ class ModelState:
                     f"the bundle in {folder} changed while the service started: restart it"
                 )
         except BundleError as error:
-            self.predictor = None
             self.reason = f"no model loaded: {error}"
             logger.error("%s; /ready answers 503 until the service restarts", self.reason)
             return
         self.predictor = Predictor(metadata, model, models.record)
-        features = len(metadata.features)
-        logger.info("serving %s from %s (%d features)", metadata.identity, folder, features)
+        logger.info("serving %s from %s, classes %s", metadata.identity, folder, metadata.classes)
