@@ -1,8 +1,8 @@
 """The FastAPI app: `create_app()` assembles it, its lifespan loads the model (`make serve`).
 
 A missing or broken bundle does not stop the service: /health stays 200, /ready and the
-prediction routes answer 503 with the reason, so an orchestrator keeps the service out of
-traffic instead of restarting it in a loop. Fix the bundle, then restart.
+prediction routes answer 503 with the reason, so an orchestrator keeps it out of traffic
+instead of restarting it in a loop. Fix the bundle, then restart.
 """
 
 from __future__ import annotations
@@ -52,9 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The prediction service for the bundle named by `settings` (default: the environment)."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    # The metadata now, for the request schema; the model in the lifespan.
     metadata: BundleMetadata | None
-    try:
+    try:  # the metadata now, for the request schema; the model in the lifespan
         metadata = read_verified(settings.bundle_dir)
     except BundleError:
         metadata = None  # the lifespan meets the same problem, logs it and reports it in /ready

@@ -1,9 +1,8 @@
-"""The served model: from validated records to predictions, one ONNX Runtime call per request.
-
-`Predictor.predict` is the whole path of a prediction: records become rows (values in feature
-order), the cache (if any) answers the rows it knows, the model scores the others, each observer
-sees the answer. The parts in api/main.py's PARTS plug in while the app runs: the cache sets
-`cache`, metrics set `model_timer` and add an observer, the prediction log adds one.
+"""The path of a prediction: `Predictor.predict` turns validated records into rows (values in
+feature order); the cache, if any, answers the rows it knows, the model scores the others in one
+ONNX Runtime call, each observer sees the answer. The parts in api/main.py's PARTS plug in while
+the app runs: the cache sets `cache`, metrics set `model_timer` and add an observer, and so does
+the prediction log.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The service's endpoints: thin functions over the predictor (predictor.py), which they receive
-through `PredictorDep` (a 503 with the reason while no model is loaded), and the 422 answer.
-
-/predict and /predict/batch take models built from the served bundle (schemas.py), so
-`prediction_router(models)` declares them when the app is created. No `from __future__ import
-annotations`: FastAPI could not find those local models by name.
+"""The endpoints, thin functions over the loaded predictor (`PredictorDep`: a 503 with the reason
+while there is none), and the 422 answer. /predict and /predict/batch take models built from the
+served bundle (schemas.py): `prediction_router(models)` declares them when the app is created.
+No `from __future__ import annotations`: FastAPI could not find those local models by name.
 """
 
 from typing import Annotated, Any
@@ -14,15 +12,7 @@ from fastapi.responses import JSONResponse
 
 from ..bundle import BundleMetadata
 from .predictor import ModelState, Predictor
-from .schemas import (
-    AllowedRange,
-    ErrorMessage,
-    FieldError,
-    Health,
-    Readiness,
-    RequestModels,
-    ValidationErrors,
-)
+from .schemas import ErrorMessage, FieldError, Health, Readiness, RequestModels, ValidationErrors
 
 NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorMessage, "description": "No model is loaded (see /ready)"}
@@ -106,7 +96,7 @@ async def validation_failed(request: Request, error: RequestValidationError) -> 
     outside its accepted range gets a rejection of its own, `out_of_range`, with the range: the
     one place that tells them apart, so monitoring counts them here (its listeners)."""
     items = error.errors()
-    problems = [field_error(item, request.app.state.request_models.ranges) for item in items]
+    problems = [field_error(item, request.app.state.request_models) for item in items]
     rejected = [i["loc"][-1] for i, p in zip(items, problems, strict=True) if p.allowed]
     if rejected:
         for listener in request.app.state.out_of_range_listeners:
@@ -119,12 +109,12 @@ async def validation_failed(request: Request, error: RequestValidationError) -> 
     return JSONResponse(body.model_dump(exclude_none=True), status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def field_error(item: dict[str, Any], ranges: dict[str, AllowedRange]) -> FieldError:
+def field_error(item: dict[str, Any], models: RequestModels) -> FieldError:
     """One pydantic error as the service reports it."""
     if item["type"] == "json_invalid":  # loc: ("body", character position)
         return FieldError(field="body", message=item["msg"], type=item["type"])
     path = field_path(item["loc"])
-    allowed = ranges.get(item["loc"][-1]) if item["type"] in RANGE_ERRORS else None
+    allowed = models.ranges.get(item["loc"][-1]) if item["type"] in RANGE_ERRORS else None
     if allowed is None:
         return FieldError(field=path, message=item["msg"], type=item["type"])
     limits = f"{allowed.minimum:g} to {allowed.maximum:g}"

@@ -139,7 +139,7 @@ def build_request_models(
             predictions=(list[prediction], Field(description="One per record, in order")),
         ),
         ranges=ranges,
-        examples=request_examples(metadata, record, examples_file),
+        examples=request_examples(metadata, record, examples_file) if metadata else {},
     )
 
 
@@ -147,22 +147,18 @@ def accepted_range(feature: NumericFeature, margin: float) -> AllowedRange:
     """The training range of `feature` widened by `margin` times its width on each side, rounded
     outwards to 4 significant digits so the schema and messages read well."""
     spread = margin * (feature.max - feature.min)
-    low = round_to_4_digits(feature.min - spread, decimal.ROUND_FLOOR)
-    high = round_to_4_digits(feature.max + spread, decimal.ROUND_CEILING)
+    down = decimal.Context(prec=4, rounding=decimal.ROUND_FLOOR)
+    up = decimal.Context(prec=4, rounding=decimal.ROUND_CEILING)
+    low = float(down.plus(decimal.Decimal(feature.min - spread)))
+    high = float(up.plus(decimal.Decimal(feature.max + spread)))
     return AllowedRange(minimum=max(low, 0.0) if feature.min >= 0 else low, maximum=high)
 
 
-def round_to_4_digits(value: float, rounding: str) -> float:
-    return float(decimal.Context(prec=4, rounding=rounding).plus(decimal.Decimal(value)))
-
-
 def request_examples(
-    metadata: BundleMetadata | None, record: type[BaseModel], examples_file: Path | None
+    metadata: BundleMetadata, record: type[BaseModel], examples_file: Path | None
 ) -> dict[str, dict[str, Any]]:
     """Example records for /docs: the first valid row of each class in `examples_file` (the test
     split), else a sample row (the middle of each numeric feature's training range)."""
-    if metadata is None:
-        return {}
     examples: dict[str, dict[str, Any]] = {}
     if examples_file is not None and examples_file.is_file():
         with examples_file.open(encoding="utf-8", newline="") as handle:
