@@ -27,6 +27,9 @@ from {{ cookiecutter.module_name }}.api.main import (
 from {{ cookiecutter.module_name }}.api.predictor import (
     Predictor,
 )
+from {{ cookiecutter.module_name }}.api.schemas import (
+    build_request_models,
+)
 from {{ cookiecutter.module_name }}.api.settings import (
     Settings,
 )
@@ -194,8 +197,9 @@ def test_keys_depend_on_model_and_values_only(api_bundle):
     identity = metadata.identity.model_copy(update={"version": metadata.identity.version + 1})
     newer = metadata.model_copy(update={"identity": identity})
     settings = Settings(cache_url=None)
+    record = build_request_models(metadata, 0.1, 8, 5000, strict_categories=False).record
     cache, newer_cache = (
-        PredictionCache(Predictor(served, model, ["f0"]), client=None, settings=settings)  # type: ignore[arg-type]
+        PredictionCache(Predictor(served, model, record), client=None, settings=settings)  # type: ignore[arg-type]
         for served in (metadata, newer)
     )
     # Two different requests of the model's data, as the service types them (numbers first).
