@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     name = metadata.identity.registered_model if metadata else "(no model loaded)"
     app = FastAPIOffline(  # FastAPI whose /docs and /redoc load no CDN: they work offline
+        # Prediction routes before the docs': routes are tried in order (measured: ~4 us a request).
+        routes=prediction_router(models).routes,
         static_url="/docs-static",
         title="Prediction service",
         summary=f"Predictions of the model {name}, served with ONNX Runtime.",
@@ -81,7 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.request_models = models
     app.state.model = ModelState()
     app.state.out_of_range_listeners = []  # see validation_failed in routes.py
-    app.include_router(prediction_router(models))
     app.include_router(router)
     for part in PARTS:
         part.install(app)

@@ -87,8 +87,7 @@ class ModelState:
     reason: str = "the service is starting: the model is not loaded yet"
 
     def load(self, folder: Path, threads: int, models: RequestModels) -> None:
-        """Load the bundle in `folder`, which must still be the one that shaped `models`; a
-        failure is logged and kept as the reason."""
+        """Load `folder`'s bundle, still the one that shaped `models`; a failure is the reason."""
         try:
             metadata, model = load(folder, threads)
             if models.metadata is None or metadata.identity != models.metadata.identity:
