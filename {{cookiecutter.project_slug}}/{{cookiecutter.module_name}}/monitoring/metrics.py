@@ -127,8 +127,6 @@ class ServiceState:
     def __init__(self, state: ModelState, drift_summary: Path) -> None:
         self.state = state
         self.drift_summary = drift_summary
-        self._stamp: tuple[int, int] | None = None
-        self._summary: DriftSummary | None = None
 
     def collect(self) -> Iterator[Metric]:
         predictor = self.state.predictor
@@ -140,25 +138,9 @@ class ServiceState:
             )  # fmt: skip
             info.add_metric([identity.registered_model, str(identity.version), identity.sha256], 1)
             yield info
-        summary = self.summary()
-        if summary is not None:
-            yield from drift_metrics(summary)
-
-    def summary(self) -> DriftSummary | None:
-        """drift.json, read again only when its size or time changed."""
-        try:
-            status = self.drift_summary.stat()
-        except OSError:
-            self._stamp, self._summary = None, None
-            return None
-        stamp = (status.st_mtime_ns, status.st_size)
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._summary = read_summary(self.drift_summary)
-            except DriftSummaryError:
-                self._summary = None  # half-written by hand, say: published once it is whole
-        return self._summary
+        # A small file, read at each scrape; none yet, or half-written: published once it is whole.
+        with contextlib.suppress(DriftSummaryError):
+            yield from drift_metrics(read_summary(self.drift_summary))
 
 
 def drift_metrics(summary: DriftSummary) -> Iterator[Metric]:

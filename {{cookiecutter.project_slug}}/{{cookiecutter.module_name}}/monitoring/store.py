@@ -35,23 +35,11 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS models (
-        version INTEGER PRIMARY KEY,
-        features TEXT NOT NULL,
-        numeric INTEGER NOT NULL,
-        classes TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS predictions (
-        id INTEGER PRIMARY KEY,
-        logged_at REAL NOT NULL,
-        request_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        model_version INTEGER NOT NULL,
-        inputs BLOB NOT NULL,
-        texts TEXT,
-        label TEXT NOT NULL,
-        probabilities BLOB NOT NULL
-    )""",
+    """CREATE TABLE IF NOT EXISTS models (version INTEGER PRIMARY KEY, features TEXT NOT NULL,
+        numeric INTEGER NOT NULL, classes TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS predictions (id INTEGER PRIMARY KEY, logged_at REAL NOT NULL,
+        request_id TEXT NOT NULL, position INTEGER NOT NULL, model_version INTEGER NOT NULL,
+        inputs BLOB NOT NULL, texts TEXT, label TEXT NOT NULL, probabilities BLOB NOT NULL)""",
 )
 # A flush is one INSERT of up to 4,000 rows (32,000 values, under SQLite's default limit), not
 # `executemany`: each statement runs without the GIL, which the thread answering requests must then
@@ -182,12 +170,12 @@ class PredictionWriter:
             )
         self._pending.append(values)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the thread."""
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (within 10 s)."""
         self._stopping = True
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(10.0)
 
     def drop(self, reason: str, count: int, detail: str) -> None:
         self.on_drop(reason, count)
@@ -315,14 +303,10 @@ class PredictionWriter:
                         "it was written by an earlier version of the service: move it away"
                     )
                 model = self.model
+                features, classes = json.dumps(model.features), json.dumps(model.classes)
                 connection.execute(
                     "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
-                    (
-                        model.version,
-                        json.dumps(model.features),
-                        model.numeric_count,
-                        json.dumps(model.classes),
-                    ),
+                    (model.version, features, model.numeric_count, classes),
                 )
                 if self.retention_days:
                     cutoff = time.time() - self.retention_days * 86_400
