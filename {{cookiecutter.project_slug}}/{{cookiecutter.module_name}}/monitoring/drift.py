@@ -7,6 +7,9 @@ reports/drift/: data_drift.html and .json; quality.html and .json when true labe
 ground-truth CSV of `make simulate-traffic`, or a target column in `--current`); and drift.json,
 which the service publishes (summary.py). Bad inputs stop it with one line before Evidently runs.
 Exits 1 when the data drifted, so a scheduled job can act on it; takes 10-20 s.
+
+Longer than most modules: its steps (read the log or a CSV, check the inputs, two reports and the
+summary) serve this one job only.
 """
 
 from __future__ import annotations

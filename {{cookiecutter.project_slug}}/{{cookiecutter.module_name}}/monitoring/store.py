@@ -14,6 +14,9 @@ one: restart them after deleting the log by hand).
 Personal data: the inputs are whatever clients send (health data for the default model). Keep the
 file on the service's own disk, only as long as the drift job needs it (`retention_days`), never
 commit it, and turn logging off (API_PREDICTION_LOG_ENABLED=false) where you have no basis for it.
+
+Longer than most modules: the writer and the reader share the file's schema and its packing,
+which must change together.
 """
 
 from __future__ import annotations
