@@ -1,22 +1,15 @@
 """`make drift`: do the inputs the service receives still look like the training data?
 
 Compares the `drift.window` most recent predictions of the prediction log (or a CSV of new data,
-`--current`) with the training split in an Evidently report run with its tests: each feature's
-verdict is the status of its test, and the data as a whole has drifted when at least
-`drift.drift_share` of the features did (Evidently's test too). Writes to reports/drift/:
+`--current`) with the training split in an Evidently report run with its tests: a feature drifted
+when its test failed, the data when at least `drift.drift_share` of the features did. Writes to
+reports/drift/: data_drift.html and .json; quality.html and .json when true labels are known (the
+ground-truth CSV of `make simulate-traffic`, or a target column in `--current`); and drift.json,
+which the service publishes (summary.py). Bad inputs stop it with one line before Evidently runs.
+Exits 1 when the data drifted, so a scheduled job can act on it; takes 10-20 s.
 
-- data_drift.html, the report to read, and data_drift.json, Evidently's results;
-- quality.html and quality.json when the true labels of logged predictions are known (the
-  ground-truth CSV that `make simulate-traffic` writes, or a target column in `--current`):
-  accuracy on them against the served model's on the test split;
-- drift.json, the summary the service publishes at /metrics (summary.py).
-
-Exits 1 when the data has drifted, so a scheduled job can act on it, and 0 otherwise. Evidently
-loads when the command runs (5-10 s); the whole job takes 10-20 s.
-
-The module is longer than most because its steps serve this one job only: read the prediction
-log or a CSV, type and check the inputs so that a bad value stops it with one line rather than
-inside Evidently, then write both reports and the summary.
+Longer than most modules: its steps (read the log or a CSV, check the inputs, two reports and the
+summary) serve this one job only.
 """
 
 from __future__ import annotations
@@ -58,8 +51,8 @@ class DriftInputError(PipelineError):
 
 
 def current_from_log(log: Path, features: list[str], window: int) -> tuple[pd.DataFrame, str]:
-    """The `window` most recent logged inputs of the served model's features (in their order),
-    with their request ids and predicted labels."""
+    """The `window` most recent logged inputs of the served model's features, with their request
+    ids and predicted labels."""
     if not log.is_file():
         raise DriftInputError(
             f"no prediction log at {display_path(log)}: serve the model and send it requests "
@@ -73,17 +66,16 @@ def current_from_log(log: Path, features: list[str], window: int) -> tuple[pd.Da
             "service starts a new one"
         ) from None
     logged = [p for p in recent if list(p.inputs) == features]
-    rows = pd.DataFrame([p.inputs for p in logged], columns=features)
-    rows["request_id"] = [p.request_id for p in logged]
-    rows["position"] = [p.position for p in logged]
-    rows[PREDICTION] = [p.label for p in logged]
-    rows["model_version"] = [p.model_version for p in logged]
+    rows = pd.DataFrame(
+        [[*p.inputs.values(), p.request_id, p.position, p.label, p.model_version] for p in logged],
+        columns=[*features, "request_id", "position", PREDICTION, "model_version"],
+    )
     return rows, f"prediction log: {shown(logged)}"
 
 
 def with_ground_truth(current: pd.DataFrame, ground_truth: Path) -> pd.DataFrame:
     """The logged rows whose true label the ground-truth CSV gives, with it as TARGET."""
-    if not ground_truth.is_file() or "request_id" not in current:
+    if not ground_truth.is_file():
         return current.iloc[0:0]
     truth = pd.read_csv(ground_truth, dtype={"request_id": str, "position": int, "label": str})
     truth = truth.drop_duplicates(["request_id", "position"], keep="last")
@@ -92,18 +84,14 @@ def with_ground_truth(current: pd.DataFrame, ground_truth: Path) -> pd.DataFrame
 
 
 def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
-    """The model's features of `frame`, typed by kind as the pipeline types them."""
+    """The model's features of `frame`, typed by kind as the pipeline types them; one line for a
+    value of the wrong kind or a feature with no value at all (no test can run on it)."""
     try:
         features, _ = features_and_labels(
             frame.assign(**{metadata.target: ""}), metadata.target, kinds_of(metadata.features)
         )
     except SplitError as error:
         raise DriftInputError(f"{source}: {error}") from None
-    return features
-
-
-def check_values(features: pd.DataFrame, source: str) -> None:
-    """DriftInputError when a feature of `features` has no value at all: no test can run on it."""
     empty = [name for name in features if features[name].isna().all()]
     if empty:
         raise DriftInputError(
@@ -111,31 +99,34 @@ def check_values(features: pd.DataFrame, source: str) -> None:
             + (f" (nor {', '.join(map(repr, empty[1:]))})" if len(empty) > 1 else "")
             + ": fill it in, or compare data that has it"
         )
+    return features
 
 
-def known_labels(labelled: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
-    """The labelled rows whose true label is one of the model's classes; says how many are not."""
-    known = labelled[labelled[TARGET].isin(classes)]
-    if len(known) < len(labelled):
-        others = sorted(set(labelled[TARGET]) - set(classes))
-        shown = ", ".join(map(repr, others[:5])) + (", ..." if len(others) > 5 else "")
+def labelled(
+    frame: pd.DataFrame, features: pd.DataFrame, target: str, bundle_dir: Path
+) -> pd.DataFrame:
+    """`features` with the true labels of `frame` (TARGET) and the served model's (PREDICTION)."""
+    _, model = load(bundle_dir)
+    predicted, _ = model.predict(list(features.itertuples(index=False, name=None)))
+    return features.assign(**{TARGET: frame[target].astype(str), PREDICTION: predicted})
+
+
+def known_labels(rows: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
+    """The rows whose true label is one of the model's classes; says how many are not."""
+    known = rows[rows[TARGET].isin(classes)]
+    if len(known) < len(rows):
+        others = sorted(set(rows[TARGET]) - set(classes))
+        named = ", ".join(map(repr, others[:5])) + (", ..." if len(others) > 5 else "")
         typer.echo(
-            f"drift: {len(labelled) - len(known)} labelled rows have a true label the model "
-            f"does not know ({shown}): left out of the quality report"
+            f"drift: {len(rows) - len(known)} labelled rows have a true label the model "
+            f"does not know ({named}): left out of the quality report"
         )
     return known
 
 
-def predict(features: pd.DataFrame, bundle_dir: Path) -> list[str]:
-    """The served model's labels for typed features."""
-    _, model = load(bundle_dir)
-    labels, _ = model.predict(list(features.itertuples(index=False, name=None)))
-    return labels
-
-
 def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bool]:
-    """Each feature's drift from its test's status, keyed by the metric's `config.column`, then
-    the share of drifted features and the dataset's verdict (DriftedColumnsCount's test)."""
+    """Each column's drift from its test's status, keyed by the metric's `config.column` (never
+    by position), then the share of drifted features and the dataset's verdict."""
     metrics = {metric["id"]: metric for metric in result["metrics"]}
     features: dict[str, FeatureDrift] = {}
     share, dataset_drift = None, None
@@ -161,11 +152,9 @@ def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bo
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata,
                  params: DriftParams) -> Any:  # fmt: skip
-    """Evidently's data-drift report with its tests (a Snapshot), each feature tested as its
-    kind: numeric features with `params.method` (by default Evidently's choice for the data's
-    size), categories by their frequencies, texts by a classifier that tries to tell current
-    texts from reference ones (text content drift); and, beside the features, each text's length
-    in characters and in words (Evidently's descriptors), whose drift the share leaves out."""
+    """Evidently's data-drift report with its tests, each feature tested as its kind (numbers
+    with `params.method`, categories by frequency, texts by a classifier telling current from
+    reference texts), and each text's length in characters and words, left out of the share."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.descriptors import TextLength, WordCount
     from evidently.metrics import ValueDrift
@@ -180,7 +169,6 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bundl
         categorical_columns=[name for name in features if kinds[name] == "category"],
         text_columns=texts,
     )
-    # Each text's length in characters and in words, tested beside the features (text_measures).
     descriptors = [TextLength(name, alias=f"{name}: characters") for name in texts] + [
         WordCount(name, alias=f"{name}: words") for name in texts
     ]
@@ -254,17 +242,15 @@ def main(
         if params.drift is None:
             raise PipelineError(f"{params_file.name} has no `drift` section")
         metadata = read_verified(bundle_dir)
-        features, target = metadata.feature_names, metadata.target
         if current is None:
-            recent, source = current_from_log(log, features, params.drift.window)
-            labelled = with_ground_truth(recent, ground_truth)
+            recent, source = current_from_log(log, metadata.feature_names, params.drift.window)
+            truth = with_ground_truth(recent, ground_truth)
         else:
             frame, source = pd.read_csv(current, dtype=str), display_path(current)
             recent = typed(frame, metadata, source)
-            labelled = recent.iloc[0:0]
-            if target in frame:
-                labelled = recent.assign(**{TARGET: frame[target].astype(str)})
-                labelled[PREDICTION] = predict(recent, bundle_dir)
+            truth = recent.iloc[0:0]
+            if metadata.target in frame:
+                truth = labelled(frame, recent, metadata.target, bundle_dir)
         if len(recent) < params.drift.min_rows:
             raise DriftInputError(
                 f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows in "
@@ -274,26 +260,25 @@ def main(
         training = typed(pd.read_csv(reference, dtype=str), metadata, display_path(reference))
         typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        current_features = typed(recent, metadata, source)
-        check_values(current_features, source)
-        snapshot = drift_report(training, current_features, metadata, params.drift)
+        snapshot = drift_report(training, typed(recent, metadata, source), metadata, params.drift)
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
         drifts, share, dataset_drift = verdicts(snapshot.dict())
-        measures = {name: drifts.pop(name) for name in list(drifts) if name not in features}
+        measures = {
+            name: drifts.pop(name) for name in list(drifts) if name not in metadata.feature_names
+        }
         quality = None
-        labelled = known_labels(labelled, metadata.classes)
-        if len(labelled) >= params.drift.min_rows:
+        truth = known_labels(truth, metadata.classes)
+        if len(truth) >= params.drift.min_rows:
             test = pd.read_csv(test_file, dtype=str)
             test_features = typed(test, metadata, display_path(test_file))
-            test = test.assign(**{TARGET: test[target].astype(str)})
-            test[PREDICTION] = predict(test_features, bundle_dir)
-            checked = quality_report(test, labelled, metadata)
+            test = labelled(test, test_features, metadata.target, bundle_dir)
+            checked = quality_report(test, truth, metadata)
             checked.save_html(str(output_dir / "quality.html"))
             checked.save_json(str(output_dir / "quality.json"))
             quality = Quality(
-                labelled_rows=len(labelled),
-                accuracy=accuracy(labelled),
+                labelled_rows=len(truth),
+                accuracy=accuracy(truth),
                 reference_accuracy=accuracy(test),
             )
         summary = DriftSummary(
@@ -316,7 +301,6 @@ def main(
 
 
 def report(summary: DriftSummary, output_dir: Path) -> None:
-    """The verdict in a few lines."""
     drifted = summary.drifted_features
     typer.echo(
         f"drift: {len(drifted)} of {len(summary.features)} features drifted "
@@ -326,9 +310,7 @@ def report(summary: DriftSummary, output_dir: Path) -> None:
     )
     if summary.text_measures:
         moved = [name for name, measure in summary.text_measures.items() if measure.drifted]
-        typer.echo(
-            f"drift: text lengths and word counts: {', '.join(moved) if moved else 'no drift'}"
-        )
+        typer.echo(f"drift: text lengths and word counts: {', '.join(moved) or 'no drift'}")
     if summary.quality is not None:
         typer.echo(
             f"drift: accuracy {summary.quality.accuracy:.3f} on {summary.quality.labelled_rows} "

@@ -1,31 +1,15 @@
-"""Prometheus metrics of the service, at GET /metrics.
+"""Prometheus metrics of the service at GET /metrics, one of its optional parts (api/main.py,
+PARTS), unless API_METRICS_ENABLED=false.
 
-One of the service's optional parts (api/main.py, PARTS). `install(app)`, unless
-API_METRICS_ENABLED=false, adds:
-
-- a pure-ASGI middleware counting every request by route template (`/predict`, never the raw
-  path, from the route the app matched), method and status, with its latency, and the
-  prediction cache's answers when the service has a cache (read from its X-Cache header, so the
-  cache itself knows nothing of Prometheus);
-- a listener on the 422 handler (api/errors.py) counting out-of-range values by feature;
-- GET /metrics, a plain route: a mounted metrics app would answer /metrics with a redirect.
-
-While the app runs, `attached(app)` times each model call and counts predictions by class
-through the predictor's `model_timer` and `observers` (api/predictor.py).
-
-The gauges (the model's identity, the drift job's verdicts from drift.json) are read when
-Prometheus scrapes, by a collector, so every worker reports the same values: no gauge holds a
-worker's own state, so none needs a multiprocess mode. Each metric update costs a lock and a few
-calls (about a microsecond): the hot path makes six.
-
-One worker per container is the default (scale with replicas). With several workers in one
-container (`WORKERS=N`, or `uvicorn --workers N` by hand), PROMETHEUS_MULTIPROC_DIR must name an
-empty folder at the start (the image's command sees to it): each worker then writes its counts
-there and /metrics adds them up, whichever worker answers.
-
-Longer than most modules: the series, the middleware and the scrape-time collector are one job
-(what Prometheus reads), and splitting them would scatter the names that the dashboard and the
-alert rules depend on.
+`install(app)` adds a pure-ASGI middleware that counts and times every request by route template
+(never the raw path), method and status, and counts the cache's answers from its X-Cache header
+(the cache knows nothing of Prometheus); a listener on the 422 handler counting out-of-range
+values by feature; and GET /metrics as a plain route (a mounted app answers it with a redirect).
+`attached(app)` times each model call and counts predictions by class. The gauges (the model's
+identity, drift.json's verdicts) are computed at each scrape, so every worker reports the same
+values and none needs a multiprocess mode. Each metric update costs about a microsecond: the hot
+path makes six. With several workers in one container, PROMETHEUS_MULTIPROC_DIR must name an empty
+folder at start (the image's command sees to it), and /metrics adds up every worker's counts.
 """
 
 from __future__ import annotations
@@ -138,14 +122,11 @@ class ServiceMetrics:
 
 
 class ServiceState:
-    """A collector of what the service is serving: the model's identity and drift.json, read at
-    each scrape (drift.json only when it changed)."""
+    """A collector of the model's identity and drift.json, read at each scrape."""
 
     def __init__(self, state: ModelState, drift_summary: Path) -> None:
         self.state = state
         self.drift_summary = drift_summary
-        self._stamp: tuple[int, int] | None = None
-        self._summary: DriftSummary | None = None
 
     def collect(self) -> Iterator[Metric]:
         predictor = self.state.predictor
@@ -157,29 +138,12 @@ class ServiceState:
             )  # fmt: skip
             info.add_metric([identity.registered_model, str(identity.version), identity.sha256], 1)
             yield info
-        summary = self.summary()
-        if summary is not None:
-            yield from drift_metrics(summary)
-
-    def summary(self) -> DriftSummary | None:
-        """drift.json, read again only when its size or time changed; None without one."""
-        try:
-            status = self.drift_summary.stat()
-        except OSError:
-            self._stamp, self._summary = None, None
-            return None
-        stamp = (status.st_mtime_ns, status.st_size)
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._summary = read_summary(self.drift_summary)
-            except DriftSummaryError:
-                self._summary = None  # half-written by hand, say: published once it is whole
-        return self._summary
+        # A small file, read at each scrape; none yet, or half-written: published once it is whole.
+        with contextlib.suppress(DriftSummaryError):
+            yield from drift_metrics(read_summary(self.drift_summary))
 
 
 def drift_metrics(summary: DriftSummary) -> Iterator[Metric]:
-    """The series of a drift summary."""
     score = GaugeMetricFamily(
         "model_drift_score", "Drift score by feature: a p-value or a distance (see drift.json)",
         labels=["feature"],
@@ -215,9 +179,8 @@ def drift_metrics(summary: DriftSummary) -> Iterator[Metric]:
 
 
 def route_label(scope: Scope, root: str) -> str:
-    """The route template that answered a request, once the app has: the route it matched (a 405
-    too), or for a mounted app (the offline docs' files) the mount's path; UNMATCHED for a 404.
-    `root` is the request's root path before the app ran: a mount appends its path to it."""
+    """The route the app matched (a 405 too), a mount's path (`root` is the root path before the
+    app ran: a mount appends its path to it), or UNMATCHED for a 404."""
     route = scope.get("route")
     if route is not None:
         return route.path_format
@@ -271,7 +234,6 @@ def count_predictions(metrics: ServiceMetrics, classes: list[str]) -> Observer:
 
 
 def install(app: FastAPI) -> None:
-    """Add the metrics middleware, the out-of-range listener and GET /metrics to `app`."""
     settings = app.state.settings
     if not settings.metrics_enabled:
         return

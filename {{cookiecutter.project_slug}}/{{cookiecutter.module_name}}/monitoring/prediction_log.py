@@ -1,19 +1,8 @@
-"""Prediction logging: each prediction the service answers goes to the prediction log.
-
-One of the service's optional parts (api/main.py, PARTS). Unless
-API_PREDICTION_LOG_ENABLED=false:
-
-- `install(app)` gives each request an id, the client's X-Request-ID when it is a short token,
-  else a new one, and sends it back in X-Request-ID: ground truth that arrives later is joined
-  on it;
-- `attached(app)`, while the app runs, adds an observer to the loaded predictor
-  (api/predictor.py) that queues each answered record (inputs, label, probabilities, model
-  version, request id, time) for the log in store.py, an SQLite file that a background thread
-  appends to. It is safe with several workers and across restarts, and never fails a request:
-  what cannot be written is dropped, counted in `prediction_log_dropped_records_total{reason}`
-  (with metrics on) and logged as a warning.
-
-The inputs may be personal data: see store.py before turning this on for real users.
+"""Prediction logging, one of the service's optional parts (api/main.py, PARTS), unless
+API_PREDICTION_LOG_ENABLED=false. `install(app)` gives each request an id (the client's
+X-Request-ID when it is a short token, else a new one) and returns it in X-Request-ID, so that
+ground truth arriving later can be joined on it. `attached(app)` queues each answered record for
+the log (store.py). The inputs may be personal data: see store.py before logging real users.
 """
 
 from __future__ import annotations
@@ -34,10 +23,9 @@ from .store import DROP_REASONS, LoggedModel, PredictionWriter
 
 logger = logging.getLogger(__name__)
 
-# The id of the request being answered (see RequestId).
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
-# What a client's X-Request-ID may be to be kept: a short token, nothing that could hold a
-# sentence of personal data or break a log line.
+# A client's X-Request-ID is kept only as a short token: nothing that could hold a sentence of
+# personal data or break a log line.
 REQUEST_ID_RULE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -81,8 +69,7 @@ def logging_to(writer: PredictionWriter) -> Observer:
     def observe(rows: Sequence[Row], predictions: list[Prediction]) -> None:
         try:
             # Rows hold the values as the client sent them (the model gets float32 copies);
-            # probabilities are in class order: the predictor builds them so, and a cache keeps
-            # the order it was given.
+            # the predictor builds probabilities in class order, and a cache keeps that order.
             writer.submit(
                 REQUEST_ID.get() or new_request_id(),
                 [
@@ -97,7 +84,6 @@ def logging_to(writer: PredictionWriter) -> Observer:
 
 
 def install(app: FastAPI) -> None:
-    """Give each request of `app` an id (X-Request-ID)."""
     if app.state.settings.prediction_log_enabled:
         app.add_middleware(RequestId)
 
@@ -106,9 +92,9 @@ def install(app: FastAPI) -> None:
 async def attached(app: FastAPI) -> AsyncIterator[None]:
     """While the app runs, log the loaded predictor's answers."""
     settings, predictor = app.state.settings, app.state.model.predictor
+    if not settings.prediction_log_enabled:
+        logger.info("prediction log off: API_PREDICTION_LOG_ENABLED is false")
     if not settings.prediction_log_enabled or predictor is None:
-        if not settings.prediction_log_enabled:
-            logger.info("prediction log off: API_PREDICTION_LOG_ENABLED is false")
         yield
         return
     metrics = getattr(app.state, "metrics", None)  # present when metrics are on

@@ -1,32 +1,19 @@
-"""The prediction log: each prediction the service answered, in one SQLite file.
+"""The prediction log: one row per predicted record in an SQLite file, appended to by the service
+(`PredictionWriter`) and read by `make drift` (`read_recent`).
 
-The service appends to it through a `PredictionWriter` (prediction_log.py); `make drift`
-reads the most recent rows with `read_recent`. One row per predicted record: when, the request
-id (to join ground truth that arrives later), the record's place in its request, the model
-version, the inputs, the predicted label and the class probabilities. To keep the service fast,
-numeric inputs and probabilities are stored packed (little-endian float64 as a BLOB, in the
-order the `models` table gives for that model version), and category and text inputs, when the
-model has any, as a JSON array in `texts`: `read_recent` unpacks them into dicts.
+Numeric inputs and probabilities are stored packed (float64 BLOBs, in the order the `models`
+table gives for that model version), category and text inputs as JSON in `texts`. The file is in
+WAL mode: readers never block the writer, and several workers take turns (up to `busy_timeout`).
+Requests only queue their rows; a background thread writes them once a second in one transaction.
+Nothing here fails a request: rows that cannot be written are dropped, reported through
+`on_drop(reason, count)` and logged once per outage. At its size cap the log deletes its oldest
+rows (a ring buffer, `on_evict`); a log deleted or replaced is started again at the next flush and
+the rows it held are counted as lost (several workers each start again once they closed the old
+one: restart them after deleting the log by hand).
 
-Safe under several workers and restarts: the file is in WAL mode, where readers never block the
-writer and each process's writer waits its turn for the lock (up to `busy_timeout` seconds);
-each flush is one transaction, so a crash loses at most the last second of rows, never the
-file. A request only queues its rows; a background thread writes what is queued every second.
-The file is a ring buffer: at its size cap (`max_bytes`) a flush deletes the oldest rows (a
-tenth of the log, or as many as it writes) to make room, reported through `on_evict(count)`.
-A log deleted or replaced while the service writes to it is noticed at the next flush and
-started again, and the rows the old file held since this writer opened it are counted as lost.
-Nothing here fails a request: when the disk is full, the lock stays taken too long or the folder
-cannot be written, the rows are dropped, reported through `on_drop(reason, count)` (the service
-counts both as metrics) and logged as one warning per outage.
-
-Several workers share one log safely, but a log deleted while several write to it is started
-again only once each has closed the old one: restart them after deleting it by hand.
-
-Personal data: the inputs are whatever clients send. If they describe people, this file holds
-personal data (health data, for the default breast-cancer model): keep it on the service's own
-disk, keep it only as long as the drift job needs it (`retention_days`), never commit it, and
-turn logging off (API_PREDICTION_LOG_ENABLED=false) where you have no basis for keeping it.
+Personal data: the inputs are whatever clients send (health data for the default model). Keep the
+file on the service's own disk, only as long as the drift job needs it (`retention_days`), never
+commit it, and turn logging off (API_PREDICTION_LOG_ENABLED=false) where you have no basis for it.
 
 Longer than most modules: the writer and the reader share the file's schema and its packing,
 which must change together.
@@ -51,49 +38,30 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS models (
-        version INTEGER PRIMARY KEY,
-        features TEXT NOT NULL,
-        numeric INTEGER NOT NULL,
-        classes TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS predictions (
-        id INTEGER PRIMARY KEY,
-        logged_at REAL NOT NULL,
-        request_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        model_version INTEGER NOT NULL,
-        inputs BLOB NOT NULL,
-        texts TEXT,
-        label TEXT NOT NULL,
-        probabilities BLOB NOT NULL
-    )""",
+    """CREATE TABLE IF NOT EXISTS models (version INTEGER PRIMARY KEY, features TEXT NOT NULL,
+        numeric INTEGER NOT NULL, classes TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS predictions (id INTEGER PRIMARY KEY, logged_at REAL NOT NULL,
+        request_id TEXT NOT NULL, position INTEGER NOT NULL, model_version INTEGER NOT NULL,
+        inputs BLOB NOT NULL, texts TEXT, label TEXT NOT NULL, probabilities BLOB NOT NULL)""",
 )
-# Rows are written many to a statement, their values bound: SQLite runs a statement without
-# Python's lock (the GIL), which the writer must then take back from the thread that answers
-# requests; each time costs that thread (measured against a thread standing in for it, at 2,500
-# rows a second: 100 statements a second cost it 20%, 10 cost 5%, one 3%). So a flush is one
-# statement of up to 4,000 rows (32,000 values, under SQLite's default limit of 32,766; `_write`
-# keeps to the limit of the SQLite it runs on), where `executemany` would be one a row.
+# A flush is one INSERT of up to 4,000 rows (32,000 values, under SQLite's default limit), not
+# `executemany`: each statement runs without the GIL, which the thread answering requests must then
+# take back (measured at 2,500 rows a second: 100 statements a second cost it 20%, one 3%).
 COLUMNS = "logged_at, request_id, position, model_version, inputs, texts, label, probabilities"
 ROW_VALUES = 8
 ROWS_PER_INSERT = 4000
 
 
 def insert_statement(rows: int) -> str:
-    """INSERT of `rows` rows, each as (?, ?, ?, ?, ?, ?, ?, ?)."""
     row = "(" + ", ".join("?" * ROW_VALUES) + ")"
     return f"INSERT INTO predictions ({COLUMNS}) VALUES " + ", ".join([row] * rows)
 
 
-# Seconds between two writes: rows are written in one transaction per flush, not one per request.
 FLUSH_SECONDS = 1.0
-# Why predictions can be dropped: the metric's `reason` label ("deleted": the log they were
-# written to was deleted or replaced).
+# The metric's `reason` label ("deleted": the log they were written to was deleted or replaced).
 DROP_REASONS = ("full", "locked", "unwritable", "queue_full", "deleted", "error")
 # At the size cap, a flush deletes at least this share of the log's rows, oldest first.
 EVICTED_SHARE = 0.1
-# The files SQLite keeps next to a log in WAL mode.
 JOURNAL = ("-wal", "-shm")
 # SQLite's error names -> the reason a drop is counted under.
 REASONS = {
@@ -108,7 +76,7 @@ REASONS = {
 
 @dataclass(frozen=True)
 class LoggedModel:
-    """The served model, as the log needs to know it: the order of inputs and probabilities."""
+    """The order of the served model's inputs and probabilities."""
 
     version: int
     features: tuple[str, ...]
@@ -122,19 +90,16 @@ class LoggedModel:
 
 @dataclass(frozen=True)
 class LoggedPrediction:
-    """One predicted record, as `read_recent` gives it."""
-
     logged_at: float  # seconds since the epoch
     request_id: str
-    position: int  # the record's index in its request: 0 for /predict
+    position: int  # the record's index in its request
     model_version: int
-    inputs: Mapping[str, float | str]  # feature -> value, as the client sent it
+    inputs: Mapping[str, float | str]  # as the client sent them
     label: str
     probabilities: Mapping[str, float]
 
 
 def reason_of(error: Exception) -> str:
-    """The reason a failed write is counted under: full, locked, unwritable or error."""
     name = getattr(error, "sqlite_errorname", "")
     if name.startswith("SQLITE_IOERR") or isinstance(error, OSError):
         return "unwritable"
@@ -143,7 +108,7 @@ def reason_of(error: Exception) -> str:
 
 class PredictionWriter:
     """Appends one model's predictions to the log from a background thread; `submit` never
-    blocks and never raises for the log's sake."""
+    blocks nor raises."""
 
     def __init__(
         self,
@@ -186,8 +151,7 @@ class PredictionWriter:
     def submit(
         self, request_id: str, records: Sequence[tuple[Sequence[Any], str, Sequence[float]]]
     ) -> None:
-        """Queue one request's predictions: (inputs in feature order, label, probabilities in
-        class order) for each record. When the queue is full, they are dropped."""
+        """Queue one request's (inputs in feature order, label, probabilities in class order)."""
         if len(self._pending) >= self.queue_size:
             self.drop("queue_full", len(records), "the writer cannot keep up")
             return
@@ -195,7 +159,7 @@ class PredictionWriter:
         pack_inputs, pack_probabilities = self._inputs.pack, self._probabilities.pack
         count = self.model.numeric_count
         strings = count < len(self.model.features)
-        values: list = []  # the rows' values one after the other, as the INSERT binds them
+        values: list = []  # as the INSERT binds them
         for position, (inputs, label, probabilities) in enumerate(records):
             values += (
                 now,
@@ -209,15 +173,14 @@ class PredictionWriter:
             )
         self._pending.append(values)
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the thread (after `timeout` seconds at most)."""
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (within 10 s)."""
         self._stopping = True
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(10.0)
 
     def drop(self, reason: str, count: int, detail: str) -> None:
-        """Count `count` predictions as lost for `reason`; warn once per outage."""
         self.on_drop(reason, count)
         if self._failing != reason:  # one warning per outage, not one per request
             logger.warning(
@@ -246,8 +209,7 @@ class PredictionWriter:
     def _write(
         self, connection: sqlite3.Connection | None, values: list
     ) -> sqlite3.Connection | None:
-        """Write the rows of `values` in one transaction; the connection to use next time (None:
-        connect again)."""
+        """Write the rows in one transaction; the connection to use next time (None: reconnect)."""
         rows = len(values) // ROW_VALUES
         try:
             if connection is not None and not self._same_file():
@@ -266,7 +228,7 @@ class PredictionWriter:
             self.drop(reason_of(error), rows, str(error))
             if connection is not None:
                 connection.close()
-            return None  # connect again next time: the folder or the disk may be back
+            return None  # the folder or the disk may be back next time
         self.on_write(rows)
         self._rows_in_file += rows
         self._journal = {suffix: identity(self._sibling(suffix)) for suffix in JOURNAL}
@@ -276,7 +238,6 @@ class PredictionWriter:
         return connection
 
     def _insert(self, connection: sqlite3.Connection, values: list) -> None:
-        """The rows of `values` in one transaction."""
         bindable = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // ROW_VALUES
         step = min(ROWS_PER_INSERT, bindable) * ROW_VALUES
         with connection:
@@ -285,8 +246,8 @@ class PredictionWriter:
                 connection.execute(insert_statement(len(chunk) // ROW_VALUES), chunk)
 
     def _evict(self, connection: sqlite3.Connection, incoming: int) -> None:
-        """Delete the oldest rows: a tenth of the log, and at least as many as `incoming`. Their
-        pages are reused by the next writes, so the file stays under its cap."""
+        """Delete the oldest rows, a tenth of the log and at least `incoming`: the next writes
+        reuse their pages, so the file stays under its cap."""
         with connection:
             [(count,)] = connection.execute("SELECT count(*) FROM predictions").fetchall()
             evicted = min(count, max(incoming, int(count * EVICTED_SHARE)))
@@ -300,8 +261,8 @@ class PredictionWriter:
         logger.info("prediction log %s: at its size cap, deleted the %d oldest", self.path, evicted)
 
     def _same_file(self) -> bool:
-        """Whether the log is still the file this writer opened; if it was deleted or replaced,
-        count what this writer had written to it as lost."""
+        """Whether the log is still the file this writer opened; if not, count what it wrote to
+        the old one as lost."""
         if identity(self.path) == self._file:
             return True
         lost, self._rows_in_file = self._rows_in_file, 0
@@ -318,10 +279,8 @@ class PredictionWriter:
         return self.path.with_name(self.path.name + suffix)
 
     def _remove_stale_journal(self) -> None:
-        """Delete the WAL files of the log that was deleted or replaced. SQLite leaves them when
-        the file goes away under an open connection, and would replay them into the new log at
-        that path (measured: the old rows came back). Only this writer's own ones go: those
-        whose inode is the one it wrote through."""
+        """Delete this writer's own WAL files (by inode) of the log that went away: SQLite
+        leaves them, and would replay them into a new log at that path (the old rows came back)."""
         for suffix, known in self._journal.items():
             if known is not None and identity(self._sibling(suffix)) == known:
                 self._sibling(suffix).unlink(missing_ok=True)
@@ -342,19 +301,15 @@ class PredictionWriter:
                 for statement in SCHEMA:
                     connection.execute(statement)
                 columns = {row[1] for row in connection.execute("PRAGMA table_info(predictions)")}
-                if "texts" not in columns:  # a log that an earlier version of the service wrote
+                if "texts" not in columns:  # written by an earlier version of the service
                     raise sqlite3.DatabaseError(
                         "it was written by an earlier version of the service: move it away"
                     )
                 model = self.model
+                features, classes = json.dumps(model.features), json.dumps(model.classes)
                 connection.execute(
                     "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
-                    (
-                        model.version,
-                        json.dumps(model.features),
-                        model.numeric_count,
-                        json.dumps(model.classes),
-                    ),
+                    (model.version, features, model.numeric_count, classes),
                 )
                 if self.retention_days:
                     cutoff = time.time() - self.retention_days * 86_400
@@ -366,10 +321,8 @@ class PredictionWriter:
         return connection
 
     def _use_wal(self, connection: sqlite3.Connection) -> None:
-        """Put the file in WAL mode (once for the file: later connections find it so). SQLite
-        takes the lock this needs without waiting for it, whatever `busy_timeout` says: two
-        workers opening a new log at the same moment lost one of the two flushes about one time
-        in two (measured). So wait for it here, up to `busy_timeout`, like every other write."""
+        """WAL mode, waiting up to `busy_timeout` for its lock: SQLite does not wait for this one,
+        and two workers opening a new log at once lost a flush one time in two (measured)."""
         deadline = time.monotonic() + self.busy_timeout
         while True:
             try:
@@ -382,7 +335,7 @@ class PredictionWriter:
 
 
 def identity(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of the file at `path`; None when there is none."""
+    """(device, inode) of the file at `path`, if any."""
     try:
         status = path.stat()
     except OSError:
@@ -391,8 +344,7 @@ def identity(path: Path) -> tuple[int, int] | None:
 
 
 class UnreadableLogError(Exception):
-    """The file is not a prediction log this version can read: damaged, another kind of file, or
-    written by another version of the service."""
+    """Damaged, another kind of file, or written by another version of the service."""
 
 
 def read_recent(path: Path, limit: int) -> list[LoggedPrediction]:
@@ -442,12 +394,11 @@ def read_recent(path: Path, limit: int) -> list[LoggedPrediction]:
 
 
 def unpack(packed: bytes) -> tuple[float, ...]:
-    """Little-endian float64 values, from a BLOB."""
     return struct.unpack(f"<{len(packed) // 8}d", packed)
 
 
 def shown(predictions: Sequence[LoggedPrediction]) -> str:
-    """`N predictions from <first> to <last>` for messages."""
+    """`N predictions from <first> to <last> UTC`."""
     if not predictions:
         return "no predictions"
     first, last = (

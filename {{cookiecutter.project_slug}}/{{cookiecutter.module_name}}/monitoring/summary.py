@@ -1,16 +1,8 @@
-"""drift.json: what the drift job found, in the one shape that the job writes and the service reads.
-
-`make drift` (drift.py) writes it next to its Evidently reports; the service publishes it at
-/metrics (metrics.py): per-feature drift scores and verdicts, the share of drifted features,
-the dataset verdict, the accuracy on labelled traffic, and when the report was made, so an alert
-can tell a stale report from a fresh one. pydantic and the standard library only: the service
-reads it without Evidently or pandas.
-"""
+"""drift.json, the one shape the drift job writes and the service reads (pydantic only: the
+service reads it without Evidently or pandas). `created_at` lets an alert tell a stale report."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -62,7 +54,6 @@ class DriftSummary(BaseModel):
 
 
 def read_summary(path: Path) -> DriftSummary:
-    """The summary in `path`; DriftSummaryError says why there is none."""
     try:
         return DriftSummary.model_validate_json(path.read_bytes())
     except FileNotFoundError:
@@ -76,14 +67,8 @@ def read_summary(path: Path) -> DriftSummary:
 
 
 def write_summary(path: Path, summary: DriftSummary) -> None:
-    """Replace `path` with `summary` at once: a reader sees the old file or the new one."""
+    """Replace `path` at once (write, then rename): a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as output:
-            output.write(summary.model_dump_json(indent=2) + "\n")
-        Path(temporary).chmod(0o644)  # mkstemp makes it private; the service may be another user
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)

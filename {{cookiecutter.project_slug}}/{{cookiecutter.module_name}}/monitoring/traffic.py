@@ -1,23 +1,15 @@
 """`make simulate-traffic`: play users of a running service, first as usual, then drifting.
 
-Sends /predict requests built from rows drawn at random from the processed data (both splits,
-so "normal" traffic looks like the training data): `--normal` of them as they are, then
-`--shifted` with every other numeric feature multiplied by `--shift` (kept inside its training
-range, as a recalibrated instrument would read), every other category feature set to one value
-and words added to each text, then `--out-of-range` with one numeric value far outside its range,
-which the service rejects with 422. (A few rows of the data may be outside the accepted range
-already: they are rejected too.) Each request carries an X-Request-ID, and the true label of its
-row goes to the ground-truth CSV under that id as soon as the service answers, as labels that
-arrive later would: `make drift` then
-reports the fall in accuracy next to the drift. Afterwards, Prometheus and the dashboard show the
-traffic, the predictions by class and the out-of-range values; `make drift` finds the drift.
-
-Only the standard library: it runs wherever the project is installed.
+Sends /predict requests of rows drawn at random from both splits: `--normal` as they are, then
+`--shifted` ones (see `shifted`), then `--out-of-range` ones, which the service rejects with 422
+(a few rows of the data may be out of range already). The true label of each answered request
+goes to the ground-truth CSV under its X-Request-ID as soon as it is answered, as labels that
+arrive later would, so a run stopped half-way keeps them: `make drift` then reports the fall in
+accuracy next to the drift. Standard library only: it runs wherever the project is installed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import random
@@ -25,8 +17,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +30,8 @@ from ..errors import PipelineError, reported
 app = typer.Typer(add_completion=False, help=__doc__)
 
 GROUND_TRUTH_COLUMNS = ["request_id", "position", "label"]
+# What the shifted phase appends to a text feature: words the training data is unlikely to hold.
+SHIFTED_TEXT = " (forwarded from the new intake form, translated automatically)"
 
 
 @dataclass
@@ -48,7 +42,6 @@ class Phase:
     answered: int = 0
     correct: int = 0
     rejected: int = 0
-    labels: list[tuple[str, int, str]] = field(default_factory=list)  # ground truth
 
     def line(self) -> str:
         accuracy = f" (accuracy {self.correct / self.answered:.3f})" if self.answered else ""
@@ -87,10 +80,6 @@ class Service:
             return error.code, None
 
 
-# What the shifted phase appends to a text feature: words the training data is unlikely to hold.
-SHIFTED_TEXT = " (forwarded from the new intake form, translated automatically)"
-
-
 @dataclass(frozen=True)
 class Inputs:
     """The served model's features, from its /model answer: numeric ones with their training
@@ -117,8 +106,9 @@ class Inputs:
 
 
 def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, Any]:
-    """Every other numeric feature multiplied by `factor`, kept inside its training range; every
-    other category feature set to its last value; every text with words appended."""
+    """Every other numeric feature multiplied by `factor`, kept inside its training range (as a
+    recalibrated instrument would read); every other category feature set to its last value;
+    every text with words appended."""
     moved = dict(record)
     for name in list(inputs.numeric)[::2]:
         low, high = inputs.numeric[name]
@@ -138,44 +128,24 @@ def out_of_range(record: dict[str, Any], inputs: Inputs, rng: random.Random) -> 
 
 
 def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str]],
-         rate: float, ground_truth: Path) -> Phase:  # fmt: skip
-    """Send `records` (with their true labels) at `rate` requests per second (0: at once);
-    the true label of each answered one goes to `ground_truth` at once, so a run stopped
-    half-way (Ctrl-C, a service that died) keeps the labels of what was answered."""
+         rate: float, write_label: Callable[[tuple[str, int, str]], object]) -> Phase:  # fmt: skip
+    """Send `records` at `rate` requests per second (0: at once); each answered one's true label
+    is written at once."""
     start = time.monotonic()
-    with ground_truth_writer(ground_truth) as write:
-        for index, (record, label) in enumerate(records):
-            if rate > 0:
-                time.sleep(max(0.0, start + index / rate - time.monotonic()))
-            request_id = uuid.uuid4().hex
-            status, predicted = service.predict(record, request_id)
-            if status == 200:
-                phase.answered += 1
-                phase.correct += predicted == label
-                phase.labels.append((request_id, 0, label))
-                write((request_id, 0, label))
-            elif status == 422:
-                phase.rejected += 1
-            else:
-                raise PipelineError(f"{service.url}/predict answered {status}")
+    for index, (record, label) in enumerate(records):
+        if rate > 0:
+            time.sleep(max(0.0, start + index / rate - time.monotonic()))
+        request_id = uuid.uuid4().hex
+        status, predicted = service.predict(record, request_id)
+        if status == 200:
+            phase.answered += 1
+            phase.correct += predicted == label
+            write_label((request_id, 0, label))
+        elif status == 422:
+            phase.rejected += 1
+        else:
+            raise PipelineError(f"{service.url}/predict answered {status}")
     return phase
-
-
-@contextlib.contextmanager
-def ground_truth_writer(path: Path) -> Iterator[Callable[[tuple[str, int, str]], None]]:
-    """A function appending one row to the ground-truth CSV (with its header if new)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.is_file()
-    with path.open("a", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(GROUND_TRUTH_COLUMNS)
-
-        def write(row: tuple[str, int, str]) -> None:
-            writer.writerow(row)
-            handle.flush()
-
-        yield write
 
 
 @app.command()
@@ -221,35 +191,33 @@ def main(
         total = normal + shifted_count + out_of_range_count
         pace = f"about {total / rate:.0f} s" if rate else "a few seconds"
         typer.echo(f"simulate-traffic: {total} requests to {service.url} ({pace})")
-        phases = [
-            send(service, Phase("normal"), rng.choices(rows, k=normal), rate, ground_truth),
-            send(
-                service,
-                Phase(f"shifted x{shift:g}"),
-                [
-                    (shifted(r, inputs, shift), label)
-                    for r, label in rng.choices(rows, k=shifted_count)
-                ],
-                rate,
-                ground_truth,
-            ),
-            send(
-                service,
-                Phase("out of range"),
-                [
-                    (out_of_range(r, inputs, rng), label)
-                    for r, label in rng.choices(rows, k=out_of_range_count)
-                ],
-                rate,
-                ground_truth,
-            ),
-        ]
-        labels = [label for phase in phases for label in phase.labels]
-    for phase in phases:
+        phases = {
+            "normal": rng.choices(rows, k=normal),
+            f"shifted x{shift:g}": [
+                (shifted(r, inputs, shift), label)
+                for r, label in rng.choices(rows, k=shifted_count)
+            ],
+            "out of range": [
+                (out_of_range(r, inputs, rng), label)
+                for r, label in rng.choices(rows, k=out_of_range_count)
+            ],
+        }
+        ground_truth.parent.mkdir(parents=True, exist_ok=True)
+        new = not ground_truth.is_file()
+        # Line-buffered: each label is on disk once written, even if the service dies mid-run.
+        with ground_truth.open("a", encoding="utf-8", newline="", buffering=1) as handle:
+            labels = csv.writer(handle)
+            if new:
+                labels.writerow(GROUND_TRUTH_COLUMNS)
+            done = [
+                send(service, Phase(name), sent, rate, labels.writerow)
+                for name, sent in phases.items()
+            ]
+    for phase in done:
         typer.echo(f"simulate-traffic: {phase.line()}")
     typer.echo(
-        f"simulate-traffic: {len(labels)} true labels added to {display_path(ground_truth)}; "
-        "now `make drift`"
+        f"simulate-traffic: {sum(p.answered for p in done)} true labels added to "
+        f"{display_path(ground_truth)}; now `make drift`"
     )
 
 
