@@ -156,7 +156,8 @@ def export(
 
     client = connect()
     sha256 = hashlib.sha256(onnx_bytes).hexdigest()
-    identity = register(client, params.mlflow.registered_model, run, sha256, running_experiment())
+    name, experiment = params.mlflow.registered_model, running_experiment()
+    identity = register(client, name, run.run_id, run.model_uri, sha256, experiment)
     metadata = build_metadata(identity, run, model, params, parity, metrics)
     write(bundle_dir, onnx_bytes, metadata)
     with tracking_errors():

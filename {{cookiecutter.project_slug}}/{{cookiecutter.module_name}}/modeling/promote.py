@@ -1,20 +1,17 @@
 """Stage `promote`: the candidate replaces the served model only if it wins, and the registry's
 `champion` alias and models/bundle (versioned by git and DVC) always name the same model.
 
-1. If the alias and models/bundle disagree (an interrupted promotion, a git rollback, a
-   teammate's promotion elsewhere), the stage stops and says how to reconcile them.
-2. The candidate's and the champion's bundles are scored alike: ONNX Runtime on today's test split.
-3. The candidate must reach every `gate.minimum` and, unless `gate.allow_perfect`, not be perfect
-   on a large test split (the mark of label leakage), or the stage fails and nothing moves.
-4. It wins only with a strictly better `gate.compare_on` score. A champion that cannot be scored
-   on today's data (changed features or classes, a column now ignored, an older bundle format)
-   or that this MLflow store does not know yields to a candidate at least as good.
-5. In a `dvc exp run` experiment nothing moves, but a project with no model yet gets the
-   candidate's bundle in models/bundle (never the alias: apply it, then `make promote`).
-6. A promotion installs the candidate's bundle atomically, then moves the alias.
-
-reports/promotion.json records the verdict and its reasons; `sync` points the alias at
-models/bundle, `check` tells whether they agree.
+1. If the alias and models/bundle disagree, the stage stops and says how to reconcile them
+   (`sync` points the alias at models/bundle; `check` only tells).
+2. Both bundles are scored alike: ONNX Runtime on today's test split.
+3. The candidate must reach every `gate.minimum` and not be perfect on a large test split (label
+   leakage, unless `gate.allow_perfect`), or the stage fails and nothing moves.
+4. It wins only with a strictly better `gate.compare_on`. A champion that cannot be scored today
+   (changed features or classes, a column now ignored, an older bundle format) or that this
+   MLflow store does not know yields to a candidate at least as good.
+5. In a `dvc exp run` nothing moves, but a project with no model gets models/bundle (not the alias).
+6. A promotion installs the bundle atomically, then moves the alias.
+reports/promotion.json records the verdict and its reasons.
 """
 
 from __future__ import annotations
@@ -61,9 +58,7 @@ app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 # Zero errors on n test rows only says the error rate is below about 3/n (95 %): a perfect score
 # proves little on wine's 36 rows (8 %), and is suspect from this many on (3 %).
 PERFECT_SUSPECT_ROWS = 100
-RETRAIN = (
-    "retrain so that a registered candidate takes its place: `dvc repro --force --downstream train`"
-)
+Metrics = dict[str, float | None]  # None: undefined on this test split (a class is missing)
 
 
 class OutOfSyncError(PipelineError):
@@ -99,18 +94,19 @@ def served_bundle(bundle_dir: Path) -> Served | None:
         return None
     try:
         identity = read_identity(bundle_dir)
-        if read_document(bundle_dir).get("format_version") != FORMAT_VERSION:
-            return Served(identity, None)
-        return Served(identity, read_verified(bundle_dir))
+        current = read_document(bundle_dir).get("format_version") == FORMAT_VERSION
+        return Served(identity, read_verified(bundle_dir) if current else None)
     except BundleError as error:
         raise BundleError(
             f"{error}; restore it with `dvc checkout {display_path(bundle_dir)}`"
         ) from None
 
 
-def unknown_store(what: str) -> str:
-    return (
-        f"the MLflow store at {mlflow_tracking_uri()} does not know {what} (a new or reset store)"
+def unknown_to_store(identity: ModelIdentity) -> OutOfSyncError:
+    return OutOfSyncError(
+        f"the MLflow store at {mlflow_tracking_uri()} does not know the served model {identity} "
+        "(a new or reset store): retrain so that a registered candidate takes its place: "
+        "`dvc repro --force --downstream train`"
     )
 
 
@@ -137,7 +133,7 @@ def check_in_sync(client: MlflowClient, name: str, served: Served | None, bundle
 
 def score(
     metadata: BundleMetadata, model: OnnxModel, test: pd.DataFrame, data: DataParams
-) -> dict[str, float | None] | None:
+) -> Metrics | None:
     """A bundle's metrics on the test split, None if it cannot read today's features or classes."""
     try:
         features, labels = features_and_labels(test, data.target, kinds_of(metadata.features))
@@ -150,14 +146,7 @@ def score(
     return compute_metrics(labels, predicted, probabilities, metadata.classes, positive)
 
 
-def reads_ignored(metadata: BundleMetadata, data: DataParams) -> bool:
-    """Whether a model reads a column `data.columns` now ignores (a leaky one, say): scored on
-    it, a champion would keep a place it should lose."""
-    ignored = {name for name, kind in data.columns.items() if kind == "ignore"}
-    return any(feature.name in ignored for feature in metadata.features)
-
-
-def below_thresholds(metrics: dict[str, float | None], gate: GateParams) -> list[str]:
+def below_thresholds(metrics: Metrics, gate: GateParams) -> list[str]:
     failures = []
     for metric, limit in gate.minimum.items():
         value = metrics.get(metric)
@@ -171,9 +160,8 @@ def below_thresholds(metrics: dict[str, float | None], gate: GateParams) -> list
     return failures
 
 
-def perfection(metrics: dict[str, float | None], rows: int, gate: GateParams) -> list[str]:
-    """Why a candidate perfect on `rows` test rows is refused (nothing if it is not perfect, the
-    split is too small to tell, or `gate.allow_perfect` accepts it)."""
+def perfection(metrics: Metrics, rows: int, gate: GateParams) -> list[str]:
+    """Why a candidate perfect on `rows` test rows is refused (unless too few, or allowed)."""
     values = [value for value in metrics.values() if value is not None]
     if gate.allow_perfect or rows < PERFECT_SUSPECT_ROWS or not values or min(values) < 1:
         return []
@@ -184,10 +172,7 @@ def perfection(metrics: dict[str, float | None], rows: int, gate: GateParams) ->
 
 
 def judge(
-    candidate: dict[str, float | None],
-    champion: dict[str, float | None] | None,
-    known: bool,
-    gate: GateParams,
+    candidate: Metrics, champion: Metrics | None, known: bool, gate: GateParams
 ) -> tuple[bool, str]:
     """Whether a candidate that passed the thresholds replaces the champion, and why."""
     key = gate.compare_on
@@ -227,7 +212,9 @@ def promote(candidate_dir: Path, bundle_dir: Path, test_path: Path, params: Para
         raise BundleError(f"the candidate bundle cannot score {test_path}")
     champion_metrics = None
     champion = served.metadata if served is not None else None
-    if champion is not None and not reads_ignored(champion, params.data):
+    ignored = {name for name, kind in params.data.columns.items() if kind == "ignore"}
+    # A champion reading a column now ignored (a leaky one?) would keep its place unfairly.
+    if champion is not None and not ignored & set(champion.feature_names):
         champion_metrics = score(champion, load(bundle_dir)[1], test, params.data)
 
     experiment = running_experiment()
@@ -292,9 +279,7 @@ def check(bundle_dir: Path = BUNDLE_DIR, params_file: Path = PARAMS_FILE) -> Non
         served = served_bundle(bundle_dir)
         name = load_params(params_file).mlflow.registered_model
         if not check_in_sync(connect(), name, served, bundle_dir) and served is not None:
-            raise OutOfSyncError(
-                f"{unknown_store(f'the served model {served.identity}')}: {RETRAIN}"
-            )
+            raise unknown_to_store(served.identity)
     shown = served.identity if served else "none yet"
     typer.echo(f"champion: {shown}, in models/bundle and the registry alike")
 
@@ -306,7 +291,7 @@ def sync(bundle_dir: Path = BUNDLE_DIR) -> None:
         served = read_identity(bundle_dir)
         client = connect()
         if not registry.is_registered(client, served):
-            raise OutOfSyncError(f"{unknown_store(str(served))}: {RETRAIN}")
+            raise unknown_to_store(served)
         registry.set_champion(client, served)
     typer.echo(f"champion: the alias now names {served}, the model in models/bundle")
 

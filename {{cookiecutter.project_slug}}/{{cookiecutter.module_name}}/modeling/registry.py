@@ -13,36 +13,33 @@ from mlflow.exceptions import MlflowException
 from ..bundle import ModelIdentity
 from ..config import CHAMPION_ALIAS
 from ..tracking import tracking_errors
-from .candidate import CandidateRun
 
 BUNDLE_SHA256_TAG = "bundle_sha256"
 
 
 def register(
-    client: MlflowClient, name: str, run: CandidateRun, sha256: str, experiment: str | None
+    client: MlflowClient, name: str, run_id: str, source: str, sha256: str, experiment: str | None
 ) -> ModelIdentity:
-    """The registry version of the run's model, created unless the same bundle is registered."""
+    """The registry version of a run's model, created unless the same bundle is registered."""
     with tracking_errors():
         try:
             client.create_registered_model(name)
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        query = f"name = '{name}' and run_id = '{run.run_id}'"
-        for existing in client.search_model_versions(query):
-            if existing.source == run.model_uri and existing.tags.get(BUNDLE_SHA256_TAG) == sha256:
+        for existing in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
+            if existing.source == source and existing.tags.get(BUNDLE_SHA256_TAG) == sha256:
                 version = existing  # the same bundle exported again: no duplicate version
                 break
         else:
             # A tracking server accepts a `models:/<model id>` source only with that id.
-            source = run.model_uri
             model_id = source.removeprefix("models:/") if source.startswith("models:/m-") else None
-            version = client.create_model_version(name, source, run.run_id, model_id=model_id)
+            version = client.create_model_version(name, source, run_id, model_id=model_id)
         tags = {BUNDLE_SHA256_TAG: sha256, **({"experiment": experiment} if experiment else {})}
         for key, value in tags.items():
             client.set_model_version_tag(name, version.version, key, value)
     return ModelIdentity(
-        registered_model=name, version=int(version.version), run_id=run.run_id, sha256=sha256
+        registered_model=name, version=int(version.version), run_id=run_id, sha256=sha256
     )
 
 

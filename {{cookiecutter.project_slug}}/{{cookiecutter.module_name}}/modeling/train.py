@@ -114,16 +114,6 @@ def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Fe
     return described
 
 
-def training_metrics(model: Pipeline, features: pd.DataFrame, labels: pd.Series) -> dict:
-    """How well the model fits its own training data (the test split is `evaluate`'s job)."""
-    return {
-        "train_accuracy": float(accuracy_score(labels, model.predict(features))),
-        "train_log_loss": float(
-            log_loss(labels, model.predict_proba(features), labels=model.classes_)
-        ),
-    }
-
-
 def read_data_hash(metadata_path: Path) -> str:
     """The raw data's sha256, as recorded by the `data` stage."""
     try:
@@ -208,7 +198,13 @@ def train(
 
     model = build_model(params.train, kinds)
     measured = fit_with_emissions(model, features, labels, emissions_file, params)
-    metrics = {**training_metrics(model, features, labels), **measured}
+    metrics = {
+        "train_accuracy": float(accuracy_score(labels, model.predict(features))),
+        "train_log_loss": float(
+            log_loss(labels, model.predict_proba(features), labels=model.classes_)
+        ),
+        **measured,
+    }
     commit = git_commit()
 
     with tracking_errors(), mlflow.start_run(tags=owner_tags()) as run:
