@@ -56,9 +56,8 @@ def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
     """The untrained pipeline of the `train` section of params.yaml, for features of `kinds`."""
     # ---- TEAM: your model. Add a choice to TrainParams.model in params.py, build it here. ----
     if params.model == "random_forest":
-        # Trees need no scaling, and a scaler would make the ONNX export disagree with
-        # scikit-learn: ONNX scales in float32 where scikit-learn scales in float64, and a value
-        # that lands on the other side of a split threshold changes a tree's vote.
+        # No scaler: ONNX scales in float32, scikit-learn in float64, and a value moved across a
+        # split threshold changes a tree's vote (the export would disagree).
         classifier = RandomForestClassifier(
             n_estimators=params.n_estimators,
             max_depth=params.max_depth,
@@ -182,11 +181,7 @@ def log_model(model: Pipeline, features: pd.DataFrame) -> mlflow.models.model.Mo
 
 
 def train(
-    train_path: Path,
-    metadata_path: Path,
-    candidate_dir: Path,
-    emissions_file: Path,
-    params: Params,
+    train_path: Path, metadata_path: Path, candidate_dir: Path, emissions_file: Path, params: Params
 ) -> tuple[CandidateRun, dict[str, float]]:
     """Fit, measure, log to MLflow and write the candidate folder; return its run and metrics."""
     target = params.data.target
@@ -198,11 +193,10 @@ def train(
 
     model = build_model(params.train, kinds)
     measured = fit_with_emissions(model, features, labels, emissions_file, params)
+    probabilities = model.predict_proba(features)
     metrics = {
         "train_accuracy": float(accuracy_score(labels, model.predict(features))),
-        "train_log_loss": float(
-            log_loss(labels, model.predict_proba(features), labels=model.classes_)
-        ),
+        "train_log_loss": float(log_loss(labels, probabilities, labels=model.classes_)),
         **measured,
     }
     commit = git_commit()
