@@ -1,7 +1,8 @@
-"""The modelling stages of the pipeline: `train` -> `evaluate` -> `export`.
+"""The modelling stages of the pipeline, in dvc.yaml's order: `train` -> `evaluate` -> `export`
+-> `promote`.
 
-`train` fits a candidate model and records it in MLflow; `evaluate` scores it on the test split,
-registers it and lets the quality gate decide whether it becomes the `champion`; `export` turns
-the champion into the ONNX bundle that the prediction service loads. Each is a typer command,
-run by DVC as `python -m <package>.modeling.<stage>`.
+`train` fits the candidate and logs it to MLflow; `evaluate` scores it on the test split and
+writes the metrics, plots and figures; `export` converts it to an ONNX bundle, checks parity
+and registers it; `promote` lets the gate decide whether it replaces the `champion`
+(models/bundle and the alias). Each is a typer command: `python -m <package>.modeling.<stage>`.
 """

@@ -1,8 +1,4 @@
-"""The candidate folder, models/candidate/: the model `train` fitted and the run that recorded it.
-
-`train` writes it; `evaluate` and `export` read it. run.json is a pydantic model, so both sides
-agree on its fields.
-"""
+"""models/candidate/: the model `train` fitted and run.json, which `evaluate` and `export` read."""
 
 from __future__ import annotations
 
@@ -24,8 +20,7 @@ class CandidateError(PipelineError):
 
 
 class CandidateRun(BaseModel):
-    """run.json: which MLflow run recorded the candidate, from which data and commit, and the
-    features it takes (in order) with the ranges seen in training."""
+    """run.json: the MLflow run, data and commit of the candidate, and the features it takes."""
 
     run_id: str
     experiment_id: str
@@ -43,7 +38,6 @@ def write_candidate(folder: Path, model: Pipeline, run: CandidateRun) -> None:
 
 
 def read_candidate(folder: Path) -> tuple[Pipeline, CandidateRun]:
-    """The fitted candidate and its run record."""
     try:
         run = CandidateRun.model_validate_json((folder / RUN_FILE).read_text(encoding="utf-8"))
         model = joblib.load(folder / MODEL_FILE)

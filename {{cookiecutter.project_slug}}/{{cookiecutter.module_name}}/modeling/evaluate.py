@@ -1,13 +1,11 @@
 """Stage `evaluate`: score the candidate on the test split and draw its curves.
 
-The metrics (modeling/scoring.py: they fit any number of classes) and each class's precision,
-recall and F1 go to reports/metrics.json (for `dvc metrics`); the confusion matrix and the ROC
-and precision-recall curves go to reports/plots/*.csv (for `dvc plots`) and reports/figures/*.png;
-the metrics and figures also go to the candidate's MLflow run. The curves are of the positive
-class for a binary target (`data.positive_label`, else the second class); with more classes the
-figures draw one curve per class against the rest, and the CSV files hold their micro-average
-(every class's scores pooled). Deciding whether the candidate becomes the champion is
-`promote`'s job.
+reports/metrics.json gets the metrics (modeling/scoring.py) and each class's precision, recall
+and F1, for `dvc metrics`; reports/plots/*.csv the confusion matrix and the ROC and
+precision-recall curves, for `dvc plots`; reports/figures/*.png the same drawn; the candidate's
+MLflow run the metrics and figures. A binary target's curves are of its positive class
+(`data.positive_label`, else the second class); with more classes the figures draw one curve per
+class against the rest, and the CSV files hold their micro-average.
 """
 
 from __future__ import annotations
@@ -73,83 +71,58 @@ class Scored:
     def of(
         cls, model: Pipeline, features: pd.DataFrame, labels: pd.Series, positive: str | None
     ) -> Scored:
-        """The model's predictions and probabilities for `features`, next to the labels."""
-        return cls(
-            labels=labels,
-            predicted=model.predict(features).astype(str),
-            probabilities=model.predict_proba(features),
-            classes=[str(label) for label in model.classes_],
-            positive_label=positive,
-        )
+        predicted = model.predict(features).astype(str)
+        classes = [str(label) for label in model.classes_]
+        return cls(labels, predicted, model.predict_proba(features), classes, positive)
 
     def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each curve's (is this class?, score) pairs: the positive class's for a binary
-        target, one per class against the rest otherwise."""
+        """Each curve's (is this class?, score) pairs, by class."""
+        columns = list(enumerate(self.classes))
         if len(self.classes) == 2:
             positive = self.positive_label or self.classes[1]
-            column = positive_column(self.classes, positive)
-            return {positive: (self.labels.to_numpy() == positive, self.probabilities[:, column])}
-        return {
-            label: (self.labels.to_numpy() == label, self.probabilities[:, column])
-            for column, label in enumerate(self.classes)
-        }
+            columns = [(positive_column(self.classes, positive), positive)]
+        truth = self.labels.to_numpy()
+        return {label: (truth == label, self.probabilities[:, i]) for i, label in columns}
 
     def pooled(self) -> tuple[np.ndarray, np.ndarray]:
         """Every curve's pairs together: the micro-average (the one curve of a binary target)."""
-        curves = list(self.curves().values())
-        return (
-            np.concatenate([truth for truth, _ in curves]),
-            np.concatenate([score for _, score in curves]),
-        )
+        truths, scores = zip(*self.curves().values(), strict=True)
+        return np.concatenate(truths), np.concatenate(scores)
 
 
-def write_plot_data(scored: Scored, folder: Path) -> list[Path]:
+def write_plot_data(scored: Scored, folder: Path) -> None:
     """The CSV files behind `dvc plots`: one row per test sample, then the two curves."""
     folder.mkdir(parents=True, exist_ok=True)
     truth, scores = scored.pooled()
     fpr, tpr, _ = roc_curve(truth, scores)
     precision, recall, _ = precision_recall_curve(truth, scores)
-    tables = {
-        "confusion.csv": pd.DataFrame(
-            {"actual": scored.labels.to_numpy(), "predicted": scored.predicted}
-        ),
-        "roc.csv": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
-        "precision_recall.csv": pd.DataFrame({"recall": recall, "precision": precision}),
-    }
-    for name, table in tables.items():
-        table.to_csv(folder / name, index=False)
-    return [folder / name for name in tables]
+    confusion = {"actual": scored.labels.to_numpy(), "predicted": scored.predicted}
+    pd.DataFrame(confusion).to_csv(folder / "confusion.csv", index=False)
+    pd.DataFrame({"fpr": fpr, "tpr": tpr}).to_csv(folder / "roc.csv", index=False)
+    pr_curve = pd.DataFrame({"recall": recall, "precision": precision})
+    pr_curve.to_csv(folder / "precision_recall.csv", index=False)
 
 
 def write_figures(scored: Scored, folder: Path) -> list[Path]:
     """The confusion matrix, ROC and precision-recall curves as PNG files."""
     matplotlib.use("Agg")  # files only, never a window
     folder.mkdir(parents=True, exist_ok=True)
+    figures = {
+        name: Figure(figsize=(5, 4), layout="constrained")
+        for name in ("confusion_matrix.png", "roc_curve.png", "precision_recall_curve.png")
+    }
+    confusion, roc, pr = (figure.subplots() for figure in figures.values())
+    ConfusionMatrixDisplay.from_predictions(
+        scored.labels, scored.predicted, labels=scored.classes, ax=confusion, colorbar=False
+    )
     curves = scored.curves()
-    paths = []
-    for name, draw in {
-        "confusion_matrix.png": lambda ax: ConfusionMatrixDisplay.from_predictions(
-            scored.labels, scored.predicted, labels=scored.classes, ax=ax, colorbar=False
-        ),
-        "roc_curve.png": lambda ax: draw_roc_curves(ax, curves),
-        "precision_recall_curve.png": lambda ax: draw_precision_recall_curves(ax, curves),
-    }.items():
-        figure = Figure(figsize=(5, 4), layout="constrained")
-        draw(figure.subplots())
-        figure.savefig(folder / name, dpi=100)
-        paths.append(folder / name)
-    return paths
-
-
-def draw_roc_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     for index, (label, (truth, score)) in enumerate(curves.items()):
         last = index == len(curves) - 1
-        RocCurveDisplay.from_predictions(truth, score, name=label, ax=ax, plot_chance_level=last)
-
-
-def draw_precision_recall_curves(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    for label, (truth, score) in curves.items():
-        PrecisionRecallDisplay.from_predictions(truth, score, name=label, ax=ax)
+        RocCurveDisplay.from_predictions(truth, score, name=label, ax=roc, plot_chance_level=last)
+        PrecisionRecallDisplay.from_predictions(truth, score, name=label, ax=pr)
+    for name, figure in figures.items():
+        figure.savefig(folder / name, dpi=100)
+    return [folder / name for name in figures]
 
 
 def log_evaluation(run: CandidateRun, report: dict, figures: list[Path]) -> None:
@@ -170,8 +143,7 @@ def log_evaluation(run: CandidateRun, report: dict, figures: list[Path]) -> None
 def evaluate(
     candidate_dir: Path, test_path: Path, target: str, positive_label: str | None, reports: Reports
 ) -> dict:
-    """Score the candidate, write the reports and log them to its run; return metrics.json's
-    document (the headline metrics, then `per_class`)."""
+    """Score the candidate, write the reports and log them to its run; return metrics.json."""
     model, run = read_candidate(candidate_dir)
     features, labels = read_split(test_path, target, kinds_of(run.features))
     scored = Scored.of(model, features, labels, positive_label)
@@ -182,8 +154,7 @@ def evaluate(
     reports.metrics_file.parent.mkdir(parents=True, exist_ok=True)
     reports.metrics_file.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_plot_data(scored, reports.plots_dir)
-    figures = write_figures(scored, reports.figures_dir)
-    log_evaluation(run, report, figures)
+    log_evaluation(run, report, write_figures(scored, reports.figures_dir))
     return report
 
 
@@ -201,10 +172,9 @@ def main(
         data = load_params(params_file).data
         reports = Reports(metrics_file, plots_dir, figures_dir)
         metrics = evaluate(candidate_dir, test_path, data.target, data.positive_label, reports)
+    del metrics["per_class"]
     shown = [
-        f"{key} {'n/a' if value is None else f'{value:.3f}'}"
-        for key, value in metrics.items()
-        if key != "per_class"
+        f"{key} {'n/a' if value is None else f'{value:.3f}'}" for key, value in metrics.items()
     ]
     typer.echo("evaluate: " + ", ".join(shown))
 

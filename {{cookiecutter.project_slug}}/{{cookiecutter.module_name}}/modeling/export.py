@@ -1,12 +1,9 @@
 """Stage `export`: turn the candidate into an ONNX bundle, check it and register it.
 
-The candidate becomes `model.onnx`, taking its features as the bundle contract says
-(bundle.onnx_inputs), which must agree with scikit-learn on the test split (same labels,
-probabilities within 1e-5) or the stage stops and nothing is registered. Then the
-candidate's MLflow model becomes a new version of the registered model named by
-`mlflow.registered_model`, tagged with the sha256 of model.onnx, and the bundle (see bundle.py)
-is written to models/candidate_bundle/ and logged to the candidate's run under `bundle/`, where
-`make fetch-model` finds it. Whether it replaces the served model is `promote`'s decision.
+model.onnx must agree with scikit-learn on the test split (same labels, probabilities within
+1e-5) or the stage stops and nothing is registered. The candidate's MLflow model then becomes a
+version of `mlflow.registered_model` tagged with model.onnx's sha256, and the bundle goes to
+models/candidate_bundle/ and to the run under `bundle/` (for `make fetch-model`).
 """
 
 from __future__ import annotations
@@ -65,21 +62,16 @@ SIGNATURE = OnnxSignature(
 # changing its vote moves them by 5e-3. The tolerance tells the two apart.
 PROBABILITY_TOLERANCE = 1e-5
 
-
-# How ONNX Runtime finds the words of a text: the pattern of scikit-learn's TfidfVectorizer
-# (a run of two or more Unicode letters, digits or underscores) in RE2's syntax. Left to itself,
-# the converter would use [a-zA-Z0-9_]+, which splits "café" and keeps one-letter words.
+# scikit-learn's word pattern in RE2 syntax; the converter's default, [a-zA-Z0-9_]+, splits
+# "café" and keeps one-letter words.
 ONNX_WORD_PATTERN = r"[\p{L}\p{N}_]{2,}"
-# ONNX Runtime lowercases text in the locale named in the model; without one it takes
-# en_US.UTF-8, which slim images and many machines lack, and then the model does not load. The
-# converter takes a locale for a word vectorizer but not for a character one: `to_onnx` names it
-# on every node that lowercases.
+# ONNX Runtime lowercases in the locale the model names, by default en_US.UTF-8, which slim images
+# lack (the model then fails to load); the converter sets no locale for a character vectorizer.
 ONNX_TEXT_LOCALE = "C.UTF-8"
 
 
 def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
-    """The fitted pipeline as an ONNX model: the inputs of bundle.onnx_inputs in, labels and
-    class probabilities (a plain tensor, not a list of maps) out."""
+    """The fitted pipeline as ONNX: bundle.onnx_inputs in, labels and a probability tensor out."""
     initial_types = [
         (item.name, FloatTensorType([None, len(item.features)]))
         if item.dtype == "float32"
@@ -91,13 +83,11 @@ def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
         if isinstance(step, TfidfVectorizer) and step.analyzer == "word":
             options[id(step)] = {"tokenexp": ONNX_WORD_PATTERN}
     with warnings.catch_warnings():
-        # The converter warns that a character vectorizer "may not work"; the parity check on
-        # the test split (check_parity) is the proof it does, for this model.
+        # A character vectorizer "may not work": check_parity proves it does, for this model.
         warnings.filterwarnings("ignore", "The conversion of CountVectorizer may not work")
         onnx_model = convert_sklearn(
             model,
-            # A fixed graph name (the default is a random id): the same model gives the same bytes,
-            # so the same sha256, and its identity does not change when it is exported again.
+            # Not a random id: the same model gives the same bytes, so the same sha256.
             name="model",
             initial_types=initial_types,
             options=options,
@@ -111,9 +101,8 @@ def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
     outputs = [output.name for output in onnx_model.graph.output]
     if outputs != [SIGNATURE.label_output, SIGNATURE.probabilities_output]:
         raise BundleError(f"the converter produced the outputs {outputs}")
-    # The converter lists the opsets it used in the order of a set of domain names, which
-    # changes with Python's hash seed (with a text feature, measured: one process in two);
-    # sorted, the same model gives the same bytes, so the same sha256, in every process.
+    # The converter lists opsets in set order, which changes with Python's hash seed: sorted,
+    # the same model gives the same bytes in every process.
     opsets = sorted(onnx_model.opset_import, key=lambda opset: opset.domain)
     del onnx_model.opset_import[:]
     onnx_model.opset_import.extend(opsets)
@@ -135,21 +124,17 @@ def check_parity(model: Pipeline, onnx_model: OnnxModel, features: pd.DataFrame)
     difference = float(differences.max(initial=0))
     if mismatched.any() or difference > PROBABILITY_TOLERANCE:
         worst = int(np.argmax(differences + mismatched))
+        values = [f"{name}={str(value)[:40]!r}" for name, value in same_rows.iloc[worst].items()]
+        shown = ", ".join(values[:6]) + (", ..." if len(values) > 6 else "")
         raise BundleError(
             f"ONNX and scikit-learn disagree on the test split: {int(mismatched.sum())} labels "
             f"differ, probabilities by up to {difference:.2e} (tolerance "
             f"{PROBABILITY_TOLERANCE:.0e}), most on row {worst} "
-            f"({describe_row(same_rows, worst)}); nothing was registered"
+            f"({shown}); nothing was registered"
         )
     return Parity(
         rows=len(features), max_probability_difference=difference, tolerance=PROBABILITY_TOLERANCE
     )
-
-
-def describe_row(frame: pd.DataFrame, index: int) -> str:
-    """A row's values, shortened, for the parity message."""
-    values = [f"{name}={str(value)[:40]!r}" for name, value in frame.iloc[index].items()]
-    return ", ".join(values[:6]) + (", ..." if len(values) > 6 else "")
 
 
 def export(
@@ -169,17 +154,10 @@ def export(
     except (OSError, ValueError, AttributeError) as error:
         raise BundleError(f"cannot read {metrics_file} ({error}): run `evaluate` first") from None
 
-    sha256 = hashlib.sha256(onnx_bytes).hexdigest()
     client = connect()
-    experiment = running_experiment()
-    identity = register(
-        client,
-        params.mlflow.registered_model,
-        run.run_id,
-        run.model_uri,
-        sha256,
-        tags={"experiment": experiment} if experiment else {},
-    )
+    sha256 = hashlib.sha256(onnx_bytes).hexdigest()
+    name, experiment = params.mlflow.registered_model, running_experiment()
+    identity = register(client, name, run.run_id, run.model_uri, sha256, experiment)
     metadata = build_metadata(identity, run, model, params, parity, metrics)
     write(bundle_dir, onnx_bytes, metadata)
     with tracking_errors():
@@ -197,9 +175,7 @@ def build_metadata(
 ) -> BundleMetadata:
     """metadata.json of the candidate's bundle."""
     return BundleMetadata(
-        # When the model was trained, not when it was exported: exporting the same candidate
-        # again gives the same bytes, so the bundle logged to its run stays what was served.
-        created_at=run.trained_at,
+        created_at=run.trained_at,  # not the export's time: exporting again gives the same bytes
         identity=identity,
         data_sha256=run.data_sha256,
         target=params.data.target,

@@ -1,12 +1,9 @@
-"""`make fetch-model`: download the bundle of a registered model from the MLflow registry.
+"""`make fetch-model`: download a registered model's bundle from the MLflow registry.
 
     python -m <package>.modeling.fetch models:/<name>@champion    # or models:/<name>/<version>
 
-The registry resolves the URI to a version; `export` logged that version's bundle to its run under
-`bundle/`. The download is checked with the bundle contract (the files are intact, and they are
-the model the registry names: same version, run id and sha256), then installed whole into
-models/fetched/ (or --destination). The Docker build can bake it into the image; the served
-models/bundle is never touched, since it is the pipeline's (see `promote`).
+The download must be intact and be the model the registry names (same version, run id and
+sha256); it is installed whole into models/fetched/ (or --destination), never models/bundle.
 """
 
 from __future__ import annotations

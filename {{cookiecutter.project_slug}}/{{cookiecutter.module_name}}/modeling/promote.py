@@ -1,27 +1,17 @@
-"""Stage `promote`: decide whether the candidate replaces the served model, and keep the registry's
-`champion` alias and models/bundle naming the same model.
+"""Stage `promote`: the candidate replaces the served model only if it wins, and the registry's
+`champion` alias and models/bundle (versioned by git and DVC) always name the same model.
 
-models/bundle, versioned by git and DVC, is what the project serves; the `champion` alias must
-name the same model (same version, run id and model.onnx hash). The rules, in order:
-
-1. If the alias and models/bundle disagree (an interrupted promotion, a git rollback, a teammate's
-   promotion on another branch), the stage stops and says how to reconcile them.
-2. The candidate's bundle and the champion's are scored alike: ONNX Runtime on today's test split.
-3. The candidate must reach every `gate.minimum` and, unless `gate.allow_perfect`, must not be
-   perfect on a large test split (the mark of label leakage), or the stage fails; nothing moves.
-4. It replaces the champion only with a strictly better `gate.compare_on` score: a tie keeps the
-   champion. A champion that cannot be scored on today's data (its features or classes changed,
-   it reads a column that `data.columns` now ignores, or its bundle has the format of an earlier
-   version of the project) or that this MLflow store does not know (a new or reset store)
-   yields to a candidate at least as good.
-5. In a `dvc exp run` experiment the verdict is recorded and nothing moves; only a project with
-   no model yet gets the candidate's bundle in models/bundle (the experiment's own output), never
-   the alias, which moves when the experiment is applied and promoted.
-6. A promotion installs the candidate's bundle as models/bundle (atomically), then moves the alias.
-
-reports/promotion.json records the verdict and its reasons. `sync` points the alias at the model
-in models/bundle; `check` only tells whether they agree (`make pipeline` runs it). The module is
-longer than most because these rules are one decision, best read in one place.
+1. If the alias and models/bundle disagree, the stage stops and says how to reconcile them
+   (`sync` points the alias at models/bundle; `check` only tells).
+2. Both bundles are scored alike: ONNX Runtime on today's test split.
+3. The candidate must reach every `gate.minimum` and not be perfect on a large test split (label
+   leakage, unless `gate.allow_perfect`), or the stage fails and nothing moves.
+4. It wins only with a strictly better `gate.compare_on`. A champion that cannot be scored today
+   (changed features or classes, a column now ignored, an older bundle format) or that this
+   MLflow store does not know yields to a candidate at least as good.
+5. In a `dvc exp run` nothing moves, but a project with no model gets models/bundle (not the alias).
+6. A promotion installs the bundle atomically, then moves the alias.
+reports/promotion.json records the verdict and its reasons.
 """
 
 from __future__ import annotations
@@ -43,8 +33,8 @@ from ..bundle import (
     install,
     read_document,
     read_identity,
+    read_verified,
 )
-from ..bundle import read_verified as read_bundle
 from ..config import (
     BUNDLE_DIR,
     CANDIDATE_BUNDLE_DIR,
@@ -68,6 +58,7 @@ app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 # Zero errors on n test rows only says the error rate is below about 3/n (95 %): a perfect score
 # proves little on wine's 36 rows (8 %), and is suspect from this many on (3 %).
 PERFECT_SUSPECT_ROWS = 100
+Metrics = dict[str, float | None]  # None: undefined on this test split (a class is missing)
 
 
 class OutOfSyncError(PipelineError):
@@ -91,8 +82,7 @@ class Promotion(BaseModel):
 
 @dataclass(frozen=True)
 class Served:
-    """The model in models/bundle: which it is, and its metadata when this version of the
-    project reads its format (None: a bundle of an earlier version, which is never scored)."""
+    """The model in models/bundle; `metadata` is None for a bundle of an earlier format."""
 
     identity: ModelIdentity
     metadata: BundleMetadata | None
@@ -104,13 +94,20 @@ def served_bundle(bundle_dir: Path) -> Served | None:
         return None
     try:
         identity = read_identity(bundle_dir)
-        if read_document(bundle_dir).get("format_version") != FORMAT_VERSION:
-            return Served(identity, None)
-        return Served(identity, read_bundle(bundle_dir))
+        current = read_document(bundle_dir).get("format_version") == FORMAT_VERSION
+        return Served(identity, read_verified(bundle_dir) if current else None)
     except BundleError as error:
         raise BundleError(
             f"{error}; restore it with `dvc checkout {display_path(bundle_dir)}`"
         ) from None
+
+
+def unknown_to_store(identity: ModelIdentity) -> OutOfSyncError:
+    return OutOfSyncError(
+        f"the MLflow store at {mlflow_tracking_uri()} does not know the served model {identity} "
+        "(a new or reset store): retrain so that a registered candidate takes its place: "
+        "`dvc repro --force --downstream train`"
+    )
 
 
 def check_in_sync(client: MlflowClient, name: str, served: Served | None, bundle_dir: Path) -> bool:
@@ -135,27 +132,21 @@ def check_in_sync(client: MlflowClient, name: str, served: Served | None, bundle
 
 
 def score(
-    metadata: BundleMetadata,
-    model: OnnxModel,
-    test: pd.DataFrame,
-    target: str,
-    positive: str | None,
-) -> dict[str, float | None] | None:
-    """A bundle's metrics on the test split, None if it cannot read today's data (its features
-    changed) or does not know today's classes."""
+    metadata: BundleMetadata, model: OnnxModel, test: pd.DataFrame, data: DataParams
+) -> Metrics | None:
+    """A bundle's metrics on the test split, None if it cannot read today's features or classes."""
     try:
-        features, labels = features_and_labels(test, target, kinds_of(metadata.features))
+        features, labels = features_and_labels(test, data.target, kinds_of(metadata.features))
     except SplitError:
         return None
-    unknown_classes = set(labels) - set(metadata.classes)
-    if unknown_classes or (positive is not None and positive not in metadata.classes):
+    positive = data.positive_label
+    if set(labels) - set(metadata.classes) or positive not in [None, *metadata.classes]:
         return None
-    rows = list(features.itertuples(index=False, name=None))
-    predicted, probabilities = model.predict(rows)
+    predicted, probabilities = model.predict(list(features.itertuples(index=False, name=None)))
     return compute_metrics(labels, predicted, probabilities, metadata.classes, positive)
 
 
-def below_thresholds(metrics: dict[str, float | None], gate: GateParams) -> list[str]:
+def below_thresholds(metrics: Metrics, gate: GateParams) -> list[str]:
     failures = []
     for metric, limit in gate.minimum.items():
         value = metrics.get(metric)
@@ -169,9 +160,8 @@ def below_thresholds(metrics: dict[str, float | None], gate: GateParams) -> list
     return failures
 
 
-def perfection(metrics: dict[str, float | None], rows: int, gate: GateParams) -> list[str]:
-    """Why a candidate perfect on a test split of `rows` rows is refused (nothing if it is not
-    perfect, if the split is too small to tell, or if `gate.allow_perfect` accepts it)."""
+def perfection(metrics: Metrics, rows: int, gate: GateParams) -> list[str]:
+    """Why a candidate perfect on `rows` test rows is refused (unless too few, or allowed)."""
     values = [value for value in metrics.values() if value is not None]
     if gate.allow_perfect or rows < PERFECT_SUSPECT_ROWS or not values or min(values) < 1:
         return []
@@ -181,18 +171,8 @@ def perfection(metrics: dict[str, float | None], rows: int, gate: GateParams) ->
     ]
 
 
-def reads_ignored(metadata: BundleMetadata, data: DataParams) -> bool:
-    """Whether a bundle's model reads a column that `data.columns` now keeps out of the model
-    (a leaky one, say): scored on it, it would keep a place it should lose."""
-    ignored = {name for name, kind in data.columns.items() if kind == "ignore"}
-    return any(feature.name in ignored for feature in metadata.features)
-
-
 def judge(
-    candidate: dict[str, float | None],
-    champion: dict[str, float | None] | None,
-    known: bool,
-    gate: GateParams,
+    candidate: Metrics, champion: Metrics | None, known: bool, gate: GateParams
 ) -> tuple[bool, str]:
     """Whether a candidate that passed the thresholds replaces the champion, and why."""
     key = gate.compare_on
@@ -220,20 +200,22 @@ def judge(
 
 def promote(candidate_dir: Path, bundle_dir: Path, test_path: Path, params: Params) -> Promotion:
     """Judge the candidate against the champion; install it and move the alias if it wins."""
-    name, positive, gate = params.mlflow.registered_model, params.data.positive_label, params.gate
+    gate = params.gate
     candidate, candidate_model = load(candidate_dir)
     served = served_bundle(bundle_dir)
     client = connect()
-    known = check_in_sync(client, name, served, bundle_dir)
+    known = check_in_sync(client, params.mlflow.registered_model, served, bundle_dir)
 
-    test, target = read_frame(test_path), params.data.target
-    candidate_metrics = score(candidate, candidate_model, test, target, positive)
+    test = read_frame(test_path)
+    candidate_metrics = score(candidate, candidate_model, test, params.data)
     if candidate_metrics is None:
         raise BundleError(f"the candidate bundle cannot score {test_path}")
     champion_metrics = None
     champion = served.metadata if served is not None else None
-    if champion is not None and not reads_ignored(champion, params.data):
-        champion_metrics = score(champion, load(bundle_dir)[1], test, target, positive)
+    ignored = {name for name, kind in params.data.columns.items() if kind == "ignore"}
+    # A champion reading a column now ignored (a leaky one?) would keep its place unfairly.
+    if champion is not None and not ignored & set(champion.feature_names):
+        champion_metrics = score(champion, load(bundle_dir)[1], test, params.data)
 
     experiment = running_experiment()
     failures = below_thresholds(candidate_metrics, gate)
@@ -297,15 +279,9 @@ def check(bundle_dir: Path = BUNDLE_DIR, params_file: Path = PARAMS_FILE) -> Non
         served = served_bundle(bundle_dir)
         name = load_params(params_file).mlflow.registered_model
         if not check_in_sync(connect(), name, served, bundle_dir) and served is not None:
-            raise OutOfSyncError(
-                f"the MLflow store at {mlflow_tracking_uri()} does not know the served model "
-                f"{served.identity} (a new or reset store): retrain so that a registered "
-                "candidate takes its place: `dvc repro --force --downstream train`"
-            )
-    typer.echo(
-        f"champion: {served.identity if served else 'none yet'}, in models/bundle and the "
-        "registry alike"
-    )
+            raise unknown_to_store(served.identity)
+    shown = served.identity if served else "none yet"
+    typer.echo(f"champion: {shown}, in models/bundle and the registry alike")
 
 
 @app.command()
@@ -315,11 +291,7 @@ def sync(bundle_dir: Path = BUNDLE_DIR) -> None:
         served = read_identity(bundle_dir)
         client = connect()
         if not registry.is_registered(client, served):
-            raise OutOfSyncError(
-                f"the MLflow store at {mlflow_tracking_uri()} does not know {served}: "
-                "retrain so that a registered candidate takes its place: "
-                "`dvc repro --force --downstream train`"
-            )
+            raise unknown_to_store(served)
         registry.set_champion(client, served)
     typer.echo(f"champion: the alias now names {served}, the model in models/bundle")
 

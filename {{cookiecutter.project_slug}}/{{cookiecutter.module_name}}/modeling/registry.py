@@ -1,8 +1,8 @@
 """The MLflow model registry, seen through bundle identities.
 
-A registered version is the scikit-learn model that `train` logged; `export` registers it and tags
-it with the sha256 of its ONNX bundle, so a version and a bundle can be matched exactly: same
-name, version, run id and hash (a `ModelIdentity`). The `champion` alias names the served model.
+`export` registers the candidate's MLflow model and tags the version with the sha256 of its
+model.onnx, so a version and a bundle match exactly (a `ModelIdentity`). The `champion` alias
+names the served model.
 """
 
 from __future__ import annotations
@@ -14,18 +14,13 @@ from ..bundle import ModelIdentity
 from ..config import CHAMPION_ALIAS
 from ..tracking import tracking_errors
 
-# The version tag that holds the sha256 of the version's model.onnx.
 BUNDLE_SHA256_TAG = "bundle_sha256"
 
 
-def missing(error: MlflowException) -> bool:
-    return error.error_code == "RESOURCE_DOES_NOT_EXIST"
-
-
 def register(
-    client: MlflowClient, name: str, run_id: str, source: str, sha256: str, tags: dict[str, str]
+    client: MlflowClient, name: str, run_id: str, source: str, sha256: str, experiment: str | None
 ) -> ModelIdentity:
-    """The registry version of a run's model, created unless that run's model is registered."""
+    """The registry version of a run's model, created unless the same bundle is registered."""
     with tracking_errors():
         try:
             client.create_registered_model(name)
@@ -37,29 +32,34 @@ def register(
                 version = existing  # the same bundle exported again: no duplicate version
                 break
         else:
-            # A tracking server accepts a logged model's `models:/<model id>` source only with
-            # that id (a local store does not check).
+            # A tracking server accepts a `models:/<model id>` source only with that id.
             model_id = source.removeprefix("models:/") if source.startswith("models:/m-") else None
-            version = client.create_model_version(name, source, run_id=run_id, model_id=model_id)
-        for key, value in {**tags, BUNDLE_SHA256_TAG: sha256}.items():
+            version = client.create_model_version(name, source, run_id, model_id=model_id)
+        tags = {BUNDLE_SHA256_TAG: sha256, **({"experiment": experiment} if experiment else {})}
+        for key, value in tags.items():
             client.set_model_version_tag(name, version.version, key, value)
     return ModelIdentity(
         registered_model=name, version=int(version.version), run_id=run_id, sha256=sha256
     )
 
 
-def identity_of(client: MlflowClient, name: str, version: int | str) -> ModelIdentity | None:
-    """The identity of a registered version, None if the registry has no such version."""
+def unless_missing(lookup):
+    """`lookup()`, or None when the registry has no such model, version or alias."""
     with tracking_errors():
         try:
-            found = client.get_model_version(name, str(version))
+            return lookup()
         except MlflowException as error:
-            if missing(error):
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return None
             raise
-    sha256 = found.tags.get(BUNDLE_SHA256_TAG)
+
+
+def identity_of(client: MlflowClient, name: str, version: int | str) -> ModelIdentity | None:
+    """The identity of a registered version, None if there is none or it has no bundle."""
+    found = unless_missing(lambda: client.get_model_version(name, str(version)))
+    sha256 = found.tags.get(BUNDLE_SHA256_TAG) if found else None
     if not sha256 or not found.run_id:
-        return None  # registered by hand, without a bundle
+        return None
     return ModelIdentity(
         registered_model=name, version=int(found.version), run_id=found.run_id, sha256=sha256
     )
@@ -67,13 +67,8 @@ def identity_of(client: MlflowClient, name: str, version: int | str) -> ModelIde
 
 def champion(client: MlflowClient, name: str) -> ModelIdentity | None:
     """The identity of the version that holds the champion alias, None if none does."""
-    with tracking_errors():
-        try:
-            version = client.get_registered_model(name).aliases.get(CHAMPION_ALIAS)
-        except MlflowException as error:
-            if missing(error):
-                return None
-            raise
+    model = unless_missing(lambda: client.get_registered_model(name))
+    version = model.aliases.get(CHAMPION_ALIAS) if model else None
     return None if version is None else identity_of(client, name, version)
 
 

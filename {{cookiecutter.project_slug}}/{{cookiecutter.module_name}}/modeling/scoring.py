@@ -1,12 +1,9 @@
-"""Test-split metrics, computed the same way for every model that is judged.
+"""Test-split metrics, one definition for every model judged: `evaluate` scores the scikit-learn
+candidate, `promote` the candidate's and the champion's ONNX bundles.
 
-`evaluate` scores the scikit-learn candidate with it, and `promote` scores the candidate's and the
-champion's ONNX bundles with it, so thresholds and comparisons always use one definition. They
-fit any number of classes: accuracy; precision, recall and F1 averaged over the classes (macro:
-each class counts alike; weighted: by its share of the data); the ROC AUC (one-vs-rest and
-macro-averaged with more than two classes); and, when `data.positive_label` names a class of a
-binary target, precision, recall and F1 of that class (`positive_*`). `per_class` gives each
-class's precision, recall, F1 and support, for the reports.
+For any number of classes: accuracy; precision, recall and F1 macro- and weighted-averaged; ROC
+AUC (one-vs-rest, macro, beyond two classes); and `positive_*` precision, recall and F1 when
+`data.positive_label` names a class of a binary target.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from ..errors import PipelineError
 
 
 class ScoringError(PipelineError):
-    """The model and the data do not fit together (for example, an unknown positive label)."""
+    """The model and the data do not fit together (an unknown positive label, say)."""
 
 
 def positive_column(classes: Sequence[str], positive_label: str) -> int:
@@ -41,8 +38,7 @@ def positive_column(classes: Sequence[str], positive_label: str) -> int:
 
 
 def roc_auc(labels: pd.Series, probabilities: np.ndarray, classes: Sequence[str]) -> float | None:
-    """ROC AUC of the probabilities (one-vs-rest, macro, with more than two classes); None when
-    the test split lacks a class, which leaves its curve undefined."""
+    """None when the test split lacks a class, which leaves its curve undefined."""
     names = [str(label) for label in classes]
     if set(names) - set(labels):
         return None
@@ -58,26 +54,27 @@ def compute_metrics(
     classes: Sequence[str],
     positive_label: str | None,
 ) -> dict[str, float | None]:
-    """The headline metrics of predictions against the true labels (see the module's text)."""
-    predicted = np.asarray(predicted, dtype=str)
     names = [str(label) for label in classes]
-    metrics: dict[str, float | None] = {"accuracy": float(accuracy_score(labels, predicted))}
-    for average in ("macro", "weighted"):
-        precision, recall, f1, _ = precision_recall_fscore_support(
+    predicted = np.asarray(predicted, dtype=str)
+    macro, weighted = (
+        precision_recall_fscore_support(
             labels, predicted, labels=names, average=average, zero_division=0
         )
-        metrics[f"f1_{average}"] = float(f1)
-        if average == "macro":
-            metrics["precision_macro"], metrics["recall_macro"] = float(precision), float(recall)
-    metrics["roc_auc"] = roc_auc(labels, probabilities, names)
+        for average in ("macro", "weighted")
+    )
+    metrics: dict[str, float | None] = {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "f1_macro": float(macro[2]),
+        "precision_macro": float(macro[0]),
+        "recall_macro": float(macro[1]),
+        "f1_weighted": float(weighted[2]),
+        "roc_auc": roc_auc(labels, probabilities, names),
+    }
     if positive_label is not None:
         positive_column(names, positive_label)  # a binary target with that class, or an error
-        precision, recall, f1, _ = precision_recall_fscore_support(
-            labels, predicted, labels=[positive_label], average=None, zero_division=0
-        )
-        metrics["positive_precision"] = float(precision[0])
-        metrics["positive_recall"] = float(recall[0])
-        metrics["positive_f1"] = float(f1[0])
+        positive = per_class(labels, predicted, names)[positive_label]
+        for key in ("precision", "recall", "f1"):
+            metrics[f"positive_{key}"] = positive[key]
     return metrics
 
 

@@ -1,12 +1,9 @@
-"""The processed splits as the modelling stages use them: typed features and text labels.
+"""The processed splits as the modelling stages read them: typed features and text labels.
 
-`features` writes data/processed/train.csv and test.csv; `train`, `evaluate`, `export` and
-`promote` read them through `read_split`, so all four see the same columns in the same order and
-with the same types. `train` decides which columns are features, and of which kind, from
-`data.columns` in params.yaml (`feature_kinds`); the later stages take the features the
-candidate or the bundle records. Features come in kind order (numeric, category, text), the order
-of the bundle contract; numeric ones are floats, category and text ones strings (a missing value
-is the empty string; a text's whitespace collapsed, as the model reads it).
+`train` takes the features and their kinds from `data.columns` (`feature_kinds`); the later
+stages take those the candidate or the bundle records. Features come in kind order (numeric,
+category, text), the bundle contract's; numbers as floats, the rest as strings (a missing value
+empty, a text's whitespace collapsed as the model reads it).
 """
 
 from __future__ import annotations
@@ -28,8 +25,8 @@ class SplitError(PipelineError):
 def feature_kinds(
     columns: Sequence[str], target: str, declared: Mapping[str, ColumnKind]
 ) -> dict[str, Kind]:
-    """Each feature column of the data and its kind, in kind order: every column but the target
-    and the ignored ones, numeric unless `data.columns` says otherwise."""
+    """Every column but the target and the ignored ones, in kind order, numeric unless
+    `data.columns` says otherwise."""
     unknown = sorted(set(declared) - set(columns))
     if unknown:
         raise SplitError(f"data.columns names {unknown}, which the data does not have")
@@ -41,15 +38,13 @@ def feature_kinds(
 
 
 def kinds_of(features: Sequence[Feature]) -> dict[str, Kind]:
-    """The kinds of the features a candidate or a bundle records, in their order."""
     return {feature.name: feature.kind for feature in features}
 
 
 def features_and_labels(
     frame: pd.DataFrame, target: str, kinds: Mapping[str, Kind]
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Split a processed frame into its features (in the order of `kinds`, typed by kind) and
-    its labels as text."""
+    """A processed frame's features (in the order of `kinds`, typed) and labels (as text)."""
     missing = [name for name in (target, *kinds) if name not in frame.columns]
     if missing:
         raise SplitError(f"the data lacks the columns {missing}")
@@ -73,8 +68,7 @@ def features_and_labels(
 
 
 def read_frame(path: Path) -> pd.DataFrame:
-    """A split written by the `features` stage, every column as text (a category of digits,
-    "01", keeps its leading zero; `features_and_labels` makes numbers of the numeric ones)."""
+    """A split of the `features` stage, every column as text (a category "01" stays "01")."""
     if not path.is_file():
         raise SplitError(f"{path} is missing: run the `features` stage first (dvc repro)")
     return pd.read_csv(path, dtype=str)
@@ -83,5 +77,4 @@ def read_frame(path: Path) -> pd.DataFrame:
 def read_split(
     path: Path, target: str, kinds: Mapping[str, Kind]
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Features and labels of a split written by the `features` stage."""
     return features_and_labels(read_frame(path), target, kinds)

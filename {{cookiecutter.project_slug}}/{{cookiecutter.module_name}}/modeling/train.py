@@ -1,14 +1,9 @@
 """Stage `train`: fit a candidate model on the training split and record it in MLflow.
 
-The model is the scikit-learn pipeline that `build_model` describes from `train` in params.yaml
-and the kinds of the feature columns (`data.columns`), so whoever uses the model gets its
-preprocessing with it: numeric columns as they are (scaled for logistic regression), category
-columns one-hot encoded (a value unseen in training is ignored), each text column as TF-IDF
-weights of its words and of its character n-grams (2 to 4). Fitting runs under CodeCarbon's offline
-tracker, which appends the energy used and its CO2 equivalent to reports/emissions.csv. MLflow
-receives the parameters, the raw data's hash, the git commit, the training metrics, the emissions
-and the model; models/candidate/ receives the fitted model and run.json, which tells the later
-stages which run they are judging.
+The model is a scikit-learn pipeline that carries its own preprocessing (`build_model`). Fitting
+runs under CodeCarbon's offline tracker (reports/emissions.csv). MLflow gets the parameters, the
+raw data's hash, the git commit, the training metrics, the emissions and the model;
+models/candidate/ gets the fitted model and run.json for the later stages.
 """
 
 from __future__ import annotations
@@ -58,13 +53,11 @@ MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 
 
 def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
-    """The untrained pipeline described by the `train` section of params.yaml, for features of
-    `kinds` (in kind order, as `read_split` gives them)."""
+    """The untrained pipeline of the `train` section of params.yaml, for features of `kinds`."""
     # ---- TEAM: your model. Add a choice to TrainParams.model in params.py, build it here. ----
     if params.model == "random_forest":
-        # Trees need no scaling, and a scaler would make the ONNX export disagree with
-        # scikit-learn: ONNX scales in float32 where scikit-learn scales in float64, and a value
-        # that lands on the other side of a split threshold changes a tree's vote.
+        # No scaler: ONNX scales in float32, scikit-learn in float64, and a value moved across a
+        # split threshold changes a tree's vote (the export would disagree).
         classifier = RandomForestClassifier(
             n_estimators=params.n_estimators,
             max_depth=params.max_depth,
@@ -72,7 +65,6 @@ def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
         )
         numeric, characters = "passthrough", False
     else:
-        # Scaled features converge quickly; the higher cap only guards against odd data.
         classifier = LogisticRegression(C=params.C, max_iter=1000, random_state=params.random_state)
         numeric, characters = StandardScaler(), True
     # ---- end TEAM ----
@@ -81,13 +73,10 @@ def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
 
 
 def column_transformer(kinds: dict[str, Kind], numeric: Any, characters: bool) -> ColumnTransformer:
-    """Each kind of column turned into numbers: a text by its words, and with `characters` also
-    by its character runs. Columns are chosen by position, which is how the ONNX converter finds
-    them in the model's inputs (see bundle.onnx_inputs).
-
-    Character runs suit a linear model, which weighs every column; a forest samples a few
-    columns per split, and among 20,000 more sparse ones it rarely meets the numbers: on a table
-    of numbers, categories and a note, its test accuracy fell from 0.94 to 0.89 with them."""
+    """Numbers as they are (or scaled), categories one-hot (an unseen value ignored), a text by
+    its words and, with `characters`, its character runs. Columns go by position, as the ONNX
+    converter finds them (bundle.onnx_inputs). Character runs only for a linear model: among
+    20,000 more sparse columns a forest rarely meets the numbers (accuracy 0.94 -> 0.89)."""
     positions = {kind: [i for i, k in enumerate(kinds.values()) if k == kind] for kind in KINDS}
     parts: list[tuple[str, Any, Any]] = []
     if positions["numeric"]:
@@ -95,7 +84,7 @@ def column_transformer(kinds: dict[str, Kind], numeric: Any, characters: bool) -
     if positions["category"]:
         parts.append(("category", OneHotEncoder(handle_unknown="ignore"), positions["category"]))
     for position in positions["text"]:
-        # A scalar position: each vectorizer gets the column itself, one text per row.
+        # A scalar position: the vectorizer gets the column itself, one text per row.
         parts.append((f"text_{position}_words", TfidfVectorizer(max_features=20_000), position))
         if characters:
             parts.append((f"text_{position}_chars", char_vectorizer(), position))
@@ -103,12 +92,8 @@ def column_transformer(kinds: dict[str, Kind], numeric: Any, characters: bool) -
 
 
 def char_vectorizer() -> TfidfVectorizer:
-    """TF-IDF of runs of 2 to 4 characters: what words alone miss (spelling, endings, code).
-
-    Words are runs of two or more letters, digits or underscores (Unicode), the pattern ONNX
-    Runtime is given too (modeling/export.py). Word pairs and `sublinear_tf` would score better
-    here but are not converted faithfully: on the text task's data, ONNX Runtime's probabilities
-    were off by up to 0.16 with them, by 1e-7 without."""
+    """TF-IDF of runs of 2 to 4 characters: what words miss (spelling, endings, code). Word pairs
+    and `sublinear_tf` would score better but ONNX Runtime then differed by up to 0.16."""
     return TfidfVectorizer(analyzer="char", ngram_range=(2, 4), max_features=20_000)
 
 
@@ -128,16 +113,6 @@ def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Fe
     return described
 
 
-def training_metrics(model: Pipeline, features: pd.DataFrame, labels: pd.Series) -> dict:
-    """How well the model fits its own training data (the test split is `evaluate`'s job)."""
-    return {
-        "train_accuracy": float(accuracy_score(labels, model.predict(features))),
-        "train_log_loss": float(
-            log_loss(labels, model.predict_proba(features), labels=model.classes_)
-        ),
-    }
-
-
 def read_data_hash(metadata_path: Path) -> str:
     """The raw data's sha256, as recorded by the `data` stage."""
     try:
@@ -148,38 +123,26 @@ def read_data_hash(metadata_path: Path) -> str:
 
 def git_commit(folder: Path = PROJ_ROOT) -> str:
     """The commit checked out in `folder`, or "unknown" outside a git repository."""
+    command = ["git", "rev-parse", "HEAD"]
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
+        done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return done.stdout.strip() or "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def fit_with_emissions(
-    model: Pipeline,
-    features: pd.DataFrame,
-    labels: pd.Series,
-    emissions_file: Path,
-    country_iso_code: str,
-    project_name: str,
+    model: Pipeline, features: pd.DataFrame, labels: pd.Series, emissions_file: Path, params: Params
 ) -> dict[str, float]:
     """Fit `model` while CodeCarbon measures; return seconds, kWh and kg CO2eq."""
     emissions_file.parent.mkdir(parents=True, exist_ok=True)
-    # Imported here: only this stage measures energy, and CodeCarbon is slow to import.
-    from codecarbon import OfflineEmissionsTracker
+    from codecarbon import OfflineEmissionsTracker  # slow to import, and only this stage needs it
 
     tracker = OfflineEmissionsTracker(
-        country_iso_code=country_iso_code,
+        country_iso_code=params.energy.country_iso_code,
         output_dir=str(emissions_file.parent),
         output_file=emissions_file.name,
-        project_name=project_name,
+        project_name=params.mlflow.experiment,
         # Count this process only, not whatever else the machine is running.
         tracking_mode="process",
         log_level="error",
@@ -201,8 +164,7 @@ def fit_with_emissions(
 
 def log_model(model: Pipeline, features: pd.DataFrame) -> mlflow.models.model.ModelInfo:
     """Log the fitted pipeline to the active run as its MLflow model."""
-    # Imported here: it loads much of scikit-learn (~2 s), which nothing else in this stage needs.
-    import skops.io
+    import skops.io  # here: it loads much of scikit-learn (~2 s)
 
     # uv-made environments have no pip, and MLflow warns it cannot pin pip in conda.yaml: harmless.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
@@ -219,11 +181,7 @@ def log_model(model: Pipeline, features: pd.DataFrame) -> mlflow.models.model.Mo
 
 
 def train(
-    train_path: Path,
-    metadata_path: Path,
-    candidate_dir: Path,
-    emissions_file: Path,
-    params: Params,
+    train_path: Path, metadata_path: Path, candidate_dir: Path, emissions_file: Path, params: Params
 ) -> tuple[CandidateRun, dict[str, float]]:
     """Fit, measure, log to MLflow and write the candidate folder; return its run and metrics."""
     target = params.data.target
@@ -234,15 +192,13 @@ def train(
     connect(params.mlflow.experiment)  # before fitting: a broken store fails in seconds
 
     model = build_model(params.train, kinds)
-    measured = fit_with_emissions(
-        model,
-        features,
-        labels,
-        emissions_file,
-        params.energy.country_iso_code,
-        project_name=params.mlflow.experiment,
-    )
-    metrics = {**training_metrics(model, features, labels), **measured}
+    measured = fit_with_emissions(model, features, labels, emissions_file, params)
+    probabilities = model.predict_proba(features)
+    metrics = {
+        "train_accuracy": float(accuracy_score(labels, model.predict(features))),
+        "train_log_loss": float(log_loss(labels, probabilities, labels=model.classes_)),
+        **measured,
+    }
     commit = git_commit()
 
     with tracking_errors(), mlflow.start_run(tags=owner_tags()) as run:
