@@ -4,7 +4,8 @@ PARTS), unless API_METRICS_ENABLED=false.
 `install(app)` adds a pure-ASGI middleware that counts and times every request by route template
 (never the raw path), method and status, and counts the cache's answers from its X-Cache header
 (the cache knows nothing of Prometheus); a listener on the 422 handler (api/routes.py)
-counting out-of-range values by feature; and GET /metrics as a plain route (a mounted app answers it with a redirect).
+counting out-of-range values by feature; and GET /metrics as a plain route (a mounted app
+answers it with a redirect).
 `attached(app)` times each model call and counts predictions by class. The gauges (the model's
 identity, drift.json's verdicts) are computed at each scrape, so every worker reports the same
 values and none needs a multiprocess mode. Each metric update costs about a microsecond: the hot
