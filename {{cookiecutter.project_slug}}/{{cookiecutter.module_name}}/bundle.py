@@ -1,10 +1,8 @@
 """The model bundle: the one contract between the pipeline and whatever serves the model.
 
-A bundle is a folder with `model.onnx` and `metadata.json`: which model it is (registered name,
-version, run id and model.onnx's sha256), how to call it (its features, classes and ONNX outputs)
-and how it was checked (parity with scikit-learn, test metrics). Features come in kind order
-(numeric, category, text), and the ONNX model takes all numeric ones in one float32 tensor, then
-one string tensor per category or text feature (`onnx_inputs`). Export, promote, fetch-model and
+A bundle is a folder with `model.onnx` and `metadata.json`: which model it is (its identity), how
+to call it (features in kind order, classes, ONNX outputs; `onnx_inputs` gives the input tensors)
+and how it was checked (parity with scikit-learn, test metrics). Export, promote, fetch-model and
 the service all go through `write`, `read_verified` and `install`, so the format lives here only.
 Pydantic and the standard library only: the service imports it without pandas or MLflow.
 """
@@ -99,7 +97,9 @@ class OnnxInput:
 
 
 def onnx_inputs(features: Sequence[Feature]) -> list[OnnxInput]:
-    """The ONNX model's inputs for `features` (in kind order)."""
+    """The ONNX model's inputs for `features` (in kind order): the numeric ones together in a
+    float32 tensor `numeric` [rows, n], then a string tensor `<kind>_<name>` [rows, 1] for each
+    category or text feature."""
     numeric = tuple(f.name for f in features if f.kind == "numeric")
     inputs = [OnnxInput("numeric", "float32", numeric, "numeric")] if numeric else []
     inputs += [
@@ -136,9 +136,7 @@ class BundleMetadata(BaseModel):
     identity: ModelIdentity
     data_sha256: str = Field(description="sha256 of the raw data the model was trained on")
     target: str
-    positive_label: str | None = Field(
-        default=None, description="The class the binary metrics call positive, if any"
-    )
+    positive_label: str | None = Field(default=None, description="Binary targets' positive class")
     classes: list[str] = Field(min_length=2, description="Labels, in the order of probabilities")
     features: list[Feature] = Field(min_length=1, description="In kind order: numeric first")
     onnx: OnnxSignature
