@@ -58,13 +58,10 @@ def check_store(uri: str) -> None:
         from mlflow.utils.credentials import get_default_host_creds
         from mlflow.utils.rest_utils import http_request
 
+        creds = get_default_host_creds(uri)
         try:
             http_request(
-                get_default_host_creds(uri),
-                "/health",
-                "GET",
-                max_retries=0,
-                timeout=SERVER_TIMEOUT_SECONDS,
+                creds, "/health", "GET", max_retries=0, timeout=SERVER_TIMEOUT_SECONDS
             ).raise_for_status()
         except Exception as error:  # requests and MLflow raise their own types
             raise TrackingError(
