@@ -59,6 +59,10 @@ def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
         ),
         (lambda d: d.pop("gate"), "gate: missing"),
         (
+            lambda d: d.update(drift={"windw": 500}),
+            "drift.windw: unknown key (did you mean window?)",
+        ),
+        (
             lambda d: d["gate"]["minimum"].update(accuracy=1.5),
             "gate.minimum.accuracy: Input should be less than or equal to 1 (got 1.5)",
         ),

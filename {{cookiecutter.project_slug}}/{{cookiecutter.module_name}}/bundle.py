@@ -1,22 +1,10 @@
 """The model bundle: the one contract between the pipeline and whatever serves the model.
 
-A bundle is a folder holding `model.onnx` and `metadata.json`. The metadata says which model it is
-(registered name, version, MLflow run id and the sha256 of model.onnx: its identity), how to call
-it (ordered features, each with its kind and what training saw of it, class labels, ONNX output
-names) and how it was checked (parity with scikit-learn, test metrics).
-
-A feature is numeric (a number, with its training range), category (a string out of the values
-seen in training; an unseen one is ignored by the model) or text (free text). The features come
-in that order of kinds, and the ONNX model takes them as `onnx_inputs` says: every numeric feature
-in one float32 tensor `numeric` [rows, n], then each category or text feature in a string tensor
-of its own [rows, 1], named `category_<name>` or `text_<name>`. `export` writes candidate bundles,
-`promote` installs the winner as models/bundle, `make fetch-model` downloads one from the registry,
-and the prediction service reads it; all of them go through `write`, `read_verified` and
-`install` below, so the format is defined here only.
-
-This module uses pydantic and the standard library only: the service imports it without pandas,
-scikit-learn or MLflow. It is longer than most because the format is one contract, best read in
-one place: the metadata's models, the inputs' layout, and writing, reading and installing bundles.
+A bundle is a folder with `model.onnx` and `metadata.json`: which model it is (its identity), how
+to call it (features in kind order, classes, ONNX outputs; `onnx_inputs` gives the input tensors)
+and how it was checked (parity with scikit-learn, test metrics). Export, promote, fetch-model and
+the service all go through `write`, `read_verified` and `install`, so the format lives here only.
+Pydantic and the standard library only: the service imports it without pandas or MLflow.
 """
 
 from __future__ import annotations
@@ -41,8 +29,6 @@ FORMAT_VERSION = 3
 # The kinds of feature, in the order a bundle lists its features (see `onnx_inputs`).
 Kind = Literal["numeric", "category", "text"]
 KINDS: tuple[Kind, ...] = ("numeric", "category", "text")
-# The ONNX input holding every numeric feature, as float32.
-NUMERIC_INPUT = "numeric"
 
 
 class BundleError(PipelineError):
@@ -76,8 +62,7 @@ class NumericFeature(BaseModel):
 
 
 class CategoryFeature(BaseModel):
-    """One of a set of strings; the model one-hot encodes the values it saw in training and
-    ignores any other."""
+    """A string; the model one-hot encodes the values seen in training and ignores any other."""
 
     kind: Literal["category"] = "category"
     name: str
@@ -85,8 +70,7 @@ class CategoryFeature(BaseModel):
 
 
 class TextFeature(BaseModel):
-    """Free text; the model turns it into TF-IDF weights of its words (and character runs), and
-    reads it with its whitespace collapsed (`collapsed`)."""
+    """Free text, turned into TF-IDF weights of its words (and character runs)."""
 
     kind: Literal["text"] = "text"
     name: str
@@ -97,16 +81,14 @@ Feature = Annotated[NumericFeature | CategoryFeature | TextFeature, Field(discri
 
 
 def collapsed(text: str) -> str:
-    """A text as the model reads it: each run of whitespace one space, none at either end. The
-    pipeline (modeling/splits.py) and whatever runs the model (inference.py) both apply it, since
-    ONNX Runtime's character n-grams keep the runs that scikit-learn's collapse."""
+    """A text as the model reads it, whitespace runs as one space: training and inference.py both
+    apply it, since ONNX Runtime's character n-grams keep the runs that scikit-learn's collapse."""
     return " ".join(text.split())
 
 
 @dataclass(frozen=True)
 class OnnxInput:
-    """One input of the ONNX model: its name, its element type, the features it carries and
-    their kind."""
+    """One input of the ONNX model and the features it carries."""
 
     name: str
     dtype: Literal["float32", "string"]
@@ -114,13 +96,12 @@ class OnnxInput:
     kind: Kind
 
 
-def onnx_inputs(
-    features: Sequence[NumericFeature | CategoryFeature | TextFeature],
-) -> list[OnnxInput]:
-    """The ONNX model's inputs for `features` (in kind order): numeric ones together, then one
-    string input per category or text feature."""
+def onnx_inputs(features: Sequence[Feature]) -> list[OnnxInput]:
+    """The ONNX model's inputs for `features` (in kind order): the numeric ones together in a
+    float32 tensor `numeric` [rows, n], then a string tensor `<kind>_<name>` [rows, 1] for each
+    category or text feature."""
     numeric = tuple(f.name for f in features if f.kind == "numeric")
-    inputs = [OnnxInput(NUMERIC_INPUT, "float32", numeric, "numeric")] if numeric else []
+    inputs = [OnnxInput("numeric", "float32", numeric, "numeric")] if numeric else []
     inputs += [
         OnnxInput(f"{f.kind}_{f.name}", "string", (f.name,), f.kind)
         for f in features
@@ -130,7 +111,7 @@ def onnx_inputs(
 
 
 class OnnxSignature(BaseModel):
-    """What model.onnx answers (its inputs follow from the features: `onnx_inputs`)."""
+    """What model.onnx answers."""
 
     label_output: str
     probabilities_output: str
@@ -138,7 +119,7 @@ class OnnxSignature(BaseModel):
 
 
 class Parity(BaseModel):
-    """How closely ONNX Runtime matched scikit-learn when the bundle was exported."""
+    """How closely ONNX Runtime matched scikit-learn at export."""
 
     rows: int
     max_probability_difference: float
@@ -155,9 +136,7 @@ class BundleMetadata(BaseModel):
     identity: ModelIdentity
     data_sha256: str = Field(description="sha256 of the raw data the model was trained on")
     target: str
-    positive_label: str | None = Field(
-        default=None, description="The class the binary metrics call positive, if any"
-    )
+    positive_label: str | None = Field(default=None, description="Binary targets' positive class")
     classes: list[str] = Field(min_length=2, description="Labels, in the order of probabilities")
     features: list[Feature] = Field(min_length=1, description="In kind order: numeric first")
     onnx: OnnxSignature
@@ -191,7 +170,6 @@ class BundleMetadata(BaseModel):
 
 
 def file_digest(path: Path) -> str:
-    """The sha256 of a file, read in blocks."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -206,7 +184,7 @@ def write(folder: Path, model: bytes, metadata: BundleMetadata) -> None:
 
 
 def read_verified(folder: Path) -> BundleMetadata:
-    """The metadata of the bundle in `folder`, after checking that model.onnx is the file it
+    """The metadata of the bundle in `folder`, once model.onnx is checked to be the file it
     describes; BundleError names the first problem."""
     path = folder / METADATA_FILE
     document = read_document(folder)
@@ -227,8 +205,8 @@ def read_verified(folder: Path) -> BundleMetadata:
 
 
 def read_identity(folder: Path) -> ModelIdentity:
-    """Which model the bundle in `folder` is, whatever its format version (every version has
-    this `identity`), after checking that model.onnx is that model; BundleError if not."""
+    """Which model the bundle in `folder` is, whatever its format version, once model.onnx is
+    checked to be that model."""
     try:
         identity = ModelIdentity.model_validate(read_document(folder).get("identity"))
     except ValidationError:
@@ -238,7 +216,6 @@ def read_identity(folder: Path) -> ModelIdentity:
 
 
 def read_document(folder: Path) -> dict:
-    """metadata.json of the bundle in `folder`, as JSON."""
     path = folder / METADATA_FILE
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -252,7 +229,6 @@ def read_document(folder: Path) -> dict:
 
 
 def check_digest(folder: Path, identity: ModelIdentity) -> None:
-    """BundleError unless model.onnx in `folder` has the sha256 `identity` names."""
     try:
         digest = file_digest(folder / MODEL_FILE)
     except OSError as error:
@@ -265,33 +241,23 @@ def check_digest(folder: Path, identity: ModelIdentity) -> None:
 
 
 def install(source: Path, target: Path) -> BundleMetadata:
-    """Make `target` a verified copy of the bundle in `source`, all at once.
-
-    The copy is made and checked in a folder beside `target`, then swapped in with two renames,
-    so a reader (the service, DVC) sees the old bundle or the new one, never a mix; if anything
-    fails, `target` is left as it was. Returns the installed bundle's metadata.
-    """
+    """Make `target` a verified copy of the bundle in `source`, all at once: the copy is checked
+    beside `target`, then swapped in with two renames, so a reader sees the old bundle or the new
+    one, never a mix; if anything fails, `target` is left as it was."""
     read_verified(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_install(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    previous = target.with_name(f".{target.name}.previous")
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
         for name in (MODEL_FILE, METADATA_FILE):
             shutil.copyfile(source / name, staging / name)
         metadata = read_verified(staging)
         if target.exists():
-            target.rename(previous)
-        try:
-            staging.rename(target)
-        except OSError:
-            if previous.exists() and not target.exists():
-                previous.rename(target)
-            raise
+            target.rename(target.with_name(f".{target.name}.previous"))
+        staging.rename(target)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)  # still there only if the swap failed
-    shutil.rmtree(previous, ignore_errors=True)
+        recover_interrupted_install(target)  # the old bundle back if the swap failed; no staging
     return metadata
 
 

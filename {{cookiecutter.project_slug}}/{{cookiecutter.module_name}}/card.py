@@ -1,16 +1,13 @@
 """Stage `card`: write what the pipeline measured into the model card and the dataset card.
 
-Both cards (docs/model-card.md, docs/dataset-card.md) use the Hugging Face format: a YAML
-metadata header, then Markdown sections. The team writes the sections; this stage replaces only
-the text between `<!-- pipeline:NAME:start -->` and `<!-- pipeline:NAME:end -->` and the measured
-metadata keys (`model-index`, `co2_eq_emissions`, `size_categories`), so every other word stays.
-DVC declares the cards `persist: true` and `cache: false`: it never deletes them, git versions them.
+Both cards (docs/model-card.md, docs/dataset-card.md) use Hugging Face's format, parsed offline
+with huggingface_hub: a YAML metadata header, then Markdown. The stage rewrites only the text
+between `<!-- pipeline:NAME:start -->` and `<!-- pipeline:NAME:end -->` and the measured metadata
+keys (`model-index`, `co2_eq_emissions`, `size_categories`): every other word is the team's.
 
-The model card describes the champion, models/bundle. Its identity, test metrics and data hash
-come from the bundle. Its parameters and emissions are this run's only when this run's candidate
-is the champion (reports/promotion.json); otherwise they belong to an earlier run, and the card
-keeps what it already shows for that champion. Cards are parsed with huggingface_hub, offline.
-Each block the stage writes is a small function below, hence a module longer than most.
+The model card describes the champion, models/bundle. Its parameters and emissions are this run's
+only when this run's candidate became the champion (reports/promotion.json); otherwise the card
+keeps what it already shows for that champion.
 """
 
 from __future__ import annotations
@@ -54,63 +51,66 @@ def marker(name: str, edge: str) -> str:
     return f"<!-- pipeline:{name}:{edge} -->"
 
 
+def block_span(text: str, name: str) -> tuple[int, int] | None:
+    """Where the text between a block's markers starts and ends; None without the markers."""
+    start, end = text.find(marker(name, "start")), text.find(marker(name, "end"))
+    return (start + len(marker(name, "start")), end) if 0 <= start < end else None
+
+
 def read_block(text: str, name: str) -> str | None:
-    """The text between a block's markers, None when the card has no such block."""
-    start, end = text.find(marker(name, "start")), text.find(marker(name, "end"))
-    if start < 0 or end < start:
-        return None
-    return text[start + len(marker(name, "start")) : end].strip()
+    span = block_span(text, name)
+    return text[span[0] : span[1]].strip() if span else None
 
 
-def replace_block(text: str, name: str, body: str, card: Path) -> str:
-    """Replace the text between a block's markers; CardError if the markers are gone."""
-    start, end = text.find(marker(name, "start")), text.find(marker(name, "end"))
-    if start < 0 or end < start:
-        raise CardError(
-            f"{display_path(card)} lost the markers of its `{name}` block: put back "
-            f"`{marker(name, 'start')}` and `{marker(name, 'end')}` where it belongs"
-        )
-    return f"{text[: start + len(marker(name, 'start'))]}\n{body.strip()}\n{text[end:]}"
+def replace_blocks(card: ModelCard | DatasetCard, blocks: dict[str, str], path: Path) -> str:
+    """The card's content with each block's text replaced; CardError if its markers are gone."""
+    text = card.text
+    for name, body in blocks.items():
+        span = block_span(text, name)
+        if span is None:
+            raise CardError(
+                f"{display_path(path)} lost the markers of its `{name}` block: put back "
+                f"`{marker(name, 'start')}` and `{marker(name, 'end')}` where it belongs"
+            )
+        text = f"{text[: span[0]]}\n{body.strip()}\n{text[span[1] :]}"
+    card.text = text
+    return card.content
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CardError(f"cannot read {display_path(path)}: {error.strerror or error}") from None
 
 
 def load_card(path: Path, kind: type[ModelCard] | type[DatasetCard]) -> ModelCard | DatasetCard:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CardError(f"cannot read {display_path(path)}: {error.strerror or error}") from None
+    text = read_text(path)
     if not text.startswith("---"):
         raise CardError(f"{display_path(path)} has lost its YAML metadata header (`---` ... `---`)")
     try:
         return kind(text)
     except (ValueError, yaml.YAMLError) as error:
-        problem = " ".join(str(error).split())
-        raise CardError(
-            f"{display_path(path)}: its metadata header is invalid: {problem}"
-        ) from None
+        raise CardError(f"{display_path(path)}: its metadata header is invalid: {error}") from None
 
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        return json.loads(read_text(path))
+    except ValueError as error:
         raise CardError(f"cannot read {display_path(path)}: {error}") from None
 
 
 def last_emissions(path: Path) -> dict[str, str]:
     """The last row CodeCarbon appended to reports/emissions.csv."""
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as error:
-        raise CardError(f"cannot read {display_path(path)}: {error.strerror or error}") from None
+    rows = list(csv.DictReader(read_text(path).splitlines()))
     if not rows or not rows[-1].get("emissions"):
         raise CardError(f"{display_path(path)} records no emissions: run `train` first")
     return rows[-1]
 
 
 def table(rows: list[tuple[str, str]]) -> str:
-    lines = ["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)]
-    return "\n".join(lines)
+    return "\n".join(["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])
 
 
 def identity_block(metadata: BundleMetadata) -> str:
@@ -141,11 +141,6 @@ def training_data_block(metadata: BundleMetadata, dataset: dict[str, Any]) -> st
     )
 
 
-def parameters_block(params: Params) -> str:
-    rows = [(f"`{key}`", f"`{value}`") for key, value in params.train.model_dump().items()]
-    return "From `params.yaml` (`train`) of the run that trained the champion.\n\n" + table(rows)
-
-
 def results_block(metadata: BundleMetadata) -> str:
     rows = [(name, f"{value:.4f}") for name, value in metadata.metrics.items() if value is not None]
     return (
@@ -167,21 +162,25 @@ def co2_metadata(row: dict[str, str]) -> dict[str, Any]:
 
 
 def emissions_block(row: dict[str, str]) -> str:
-    grams = float(row["emissions"]) * 1000
+    co2 = co2_metadata(row)
     return table(
         [
-            ("Carbon emitted", f"{grams:.6g} g CO2eq (CodeCarbon, offline estimate)"),
+            ("Carbon emitted", f"{co2['emissions']:.6g} g CO2eq (CodeCarbon, offline estimate)"),
             ("Energy", f"{float(row.get('energy_consumed') or 0):.3g} kWh"),
             ("Hours used", f"{float(row.get('duration') or 0) / 3600:.3g}"),
-            ("Hardware type", f"{row.get('cpu_count', '?')} x {row.get('cpu_model', 'CPU')}"),
-            ("Compute region", row.get("country_name") or row.get("country_iso_code", "")),
+            ("Hardware type", co2["hardware_used"]),
+            ("Compute region", co2["geographical_location"]),
         ]
     )
 
 
-def eval_results(metadata: BundleMetadata) -> list[EvalResult]:
-    """The test metrics as `model-index` entries; the dataset revision is the data's hash."""
-    return [
+def fill_model_card(
+    card: ModelCard, metadata: BundleMetadata, params: Params, emissions: dict[str, str] | None
+) -> dict[str, str]:
+    """Fill the card's metadata and return its new blocks; `emissions` only when this run's
+    candidate is the champion, whose parameters are then `params`."""
+    card.data.model_name = metadata.identity.registered_model
+    card.data.eval_results = [
         EvalResult(
             task_type=TASK,
             dataset_type="local",
@@ -194,35 +193,20 @@ def eval_results(metadata: BundleMetadata) -> list[EvalResult]:
         for name, value in metadata.metrics.items()
         if value is not None
     ]
-
-
-def fill_model_card(
-    card: ModelCard,
-    metadata: BundleMetadata,
-    this_run: bool,
-    dataset: dict[str, Any],
-    params: Params,
-    emissions: dict[str, str],
-    path: Path,
-) -> str:
-    """The model card's new text; `this_run`: this run's candidate is the champion."""
-    text = card.text
-    known = read_block(text, "identity") or ""
-    card.data.model_name = metadata.identity.registered_model
-    card.data.eval_results = eval_results(metadata)
-    if this_run:
+    blocks = {"identity": identity_block(metadata), "results": results_block(metadata)}
+    if emissions is not None:
         card.data["co2_eq_emissions"] = co2_metadata(emissions)
-        text = replace_block(text, "parameters", parameters_block(params), path)
-        text = replace_block(text, "emissions", emissions_block(emissions), path)
-    elif metadata.identity.run_id not in known:  # the card showed another model: clear its values
+        rows = [(f"`{key}`", f"`{value}`") for key, value in params.train.model_dump().items()]
+        blocks["parameters"] = (
+            "From `params.yaml` (`train`) of the run that trained the champion.\n\n" + table(rows)
+        )
+        blocks["emissions"] = emissions_block(emissions)
+    elif metadata.identity.run_id not in (read_block(card.text, "identity") or ""):
+        # The card showed another model: clear its values.
         card.data["co2_eq_emissions"] = None
         unknown = f"Not recorded here: see MLflow run `{metadata.identity.run_id}`."
-        text = replace_block(text, "parameters", unknown, path)
-        text = replace_block(text, "emissions", unknown, path)
-    text = replace_block(text, "identity", identity_block(metadata), path)
-    text = replace_block(text, "training-data", training_data_block(metadata, dataset), path)
-    card.text = replace_block(text, "results", results_block(metadata), path)
-    return card.content
+        blocks["parameters"] = blocks["emissions"] = unknown
+    return blocks
 
 
 def fill_dataset_card(
@@ -240,25 +224,11 @@ def fill_dataset_card(
             ("sha256", f"`{dataset.get('sha256')}`"),
         ]
     )
-    fields = table(
-        [
-            (f"`{name}`", "target" if name == target else data.columns.get(name, "numeric"))
-            for name in columns
-        ]
-    )
-    text = replace_block(card.text, "summary", summary, path)
-    card.text = replace_block(text, "structure", fields, path)
-    return card.content
-
-
-def champion_is_this_run(promotion_file: Path, metadata: BundleMetadata) -> bool:
-    """Whether the candidate that promote judged in this run is the served champion."""
-    record = read_json(promotion_file)
-    try:
-        candidate = ModelIdentity.model_validate(record.get("candidate"))
-    except ValueError:
-        raise CardError(f"{display_path(promotion_file)} names no valid candidate") from None
-    return candidate == metadata.identity
+    fields = [
+        (f"`{name}`", "target" if name == target else data.columns.get(name, "numeric"))
+        for name in columns
+    ]
+    return replace_blocks(card, {"summary": summary, "structure": table(fields)}, path)
 
 
 @app.command()
@@ -276,11 +246,17 @@ def main(
         params = load_params(params_file)
         dataset = read_json(metadata_path)
         metadata = read_verified(bundle_dir)
-        this_run = champion_is_this_run(promotion_file, metadata)
-        emissions = last_emissions(emissions_file) if this_run else {}
+        try:  # the candidate that promote judged in this run
+            candidate = ModelIdentity.model_validate(read_json(promotion_file).get("candidate"))
+        except ValueError:
+            raise CardError(f"{display_path(promotion_file)} names no valid candidate") from None
+        this_run = candidate == metadata.identity
+        emissions = last_emissions(emissions_file) if this_run else None
         model = load_card(model_card, ModelCard)
         data_card = load_card(dataset_card, DatasetCard)
-        filled = fill_model_card(model, metadata, this_run, dataset, params, emissions, model_card)
+        blocks = fill_model_card(model, metadata, params, emissions)
+        blocks["training-data"] = training_data_block(metadata, dataset)
+        filled = replace_blocks(model, blocks, model_card)
         described = fill_dataset_card(data_card, dataset, params.data, dataset_card)
         model_card.write_text(filled, encoding="utf-8")
         dataset_card.write_text(described, encoding="utf-8")

@@ -1,11 +1,8 @@
 """Every path, shared name and tool default of the project, in one place.
 
-Other modules import these constants instead of building paths or repeating names, so moving a
-folder or renaming an artifact is a one-line change here. Paths are absolute, derived from this
-file's location, so code works from any working directory (the pipeline, the tests, a notebook).
-
-Importing this module (the package's `__init__` does it first) loads `.env`, then gives each tool
-setting in TOOL_DEFAULTS its default unless the environment or `.env` already sets it.
+Paths are absolute, derived from this file, so code works from any working directory. Importing
+this module (the package's `__init__` does it first) loads `.env`, then gives each setting in
+TOOL_DEFAULTS its default unless the environment or `.env` already sets it.
 """
 
 from __future__ import annotations
@@ -33,8 +30,8 @@ EXPECTATIONS_DIR = PROJ_ROOT / "expectations"
 EXPECTATION_SUITE = EXPECTATIONS_DIR / "raw_data.json"
 
 MODELS_DIR = PROJ_ROOT / "models"
-# `train` writes the fitted candidate, `export` its ONNX bundle, `promote` installs a winning
-# bundle as the served one; `make fetch-model` downloads a registered bundle.
+# `train` writes the candidate, `export` its ONNX bundle, `promote` installs the winner as the
+# served bundle; `make fetch-model` downloads a registered one.
 CANDIDATE_DIR = MODELS_DIR / "candidate"
 CANDIDATE_BUNDLE_DIR = MODELS_DIR / "candidate_bundle"
 BUNDLE_DIR = MODELS_DIR / "bundle"
@@ -47,9 +44,7 @@ VALIDATION_DIR = REPORTS_DIR / "validation"
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PROMOTION_FILE = REPORTS_DIR / "promotion.json"
 EMISSIONS_FILE = REPORTS_DIR / "emissions.csv"
-# Monitoring (M6), when the project has it: the service logs each prediction in PREDICTION_LOG;
-# the drift job compares recent ones with the training data and writes its reports to DRIFT_DIR,
-# with DRIFT_SUMMARY (drift.json) for the service to publish.
+# Monitoring (M6): the service's prediction log; the drift job's reports and its drift.json.
 PREDICTION_LOG = DATA_DIR / "monitoring" / "predictions.sqlite"
 GROUND_TRUTH_FILE = DATA_DIR / "monitoring" / "ground_truth.csv"
 DRIFT_DIR = REPORTS_DIR / "drift"
@@ -58,7 +53,6 @@ DRIFT_SUMMARY = DRIFT_DIR / "drift.json"
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 REFERENCES_DIR = PROJ_ROOT / "references"
 DOCS_DIR = PROJ_ROOT / "docs"
-# Hugging Face-format cards: the team writes them, the `card` stage fills their measured parts.
 MODEL_CARD = DOCS_DIR / "model-card.md"
 DATASET_CARD = DOCS_DIR / "dataset-card.md"
 
@@ -75,26 +69,23 @@ TEST_METRIC_PREFIX = "test_"
 # Set by `dvc exp run` for the stages of an experiment: experiments never move the champion.
 EXPERIMENT_VARIABLE = "DVC_EXP_NAME"
 
-# Tool settings the project chooses; the environment or `.env` overrides each of them.
+# Tool settings the project chooses: telemetry off, no progress bars, CodeCarbon's errors only.
 TOOL_DEFAULTS = {
-    # Telemetry and analytics of the tools stay off.
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DVC_NO_ANALYTICS": "1",
     "GX_ANALYTICS_ENABLED": "False",
-    # Quiet tools: no progress bars in the pipeline's logs, CodeCarbon's errors only.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "CODECARBON_LOG_LEVEL": "error",
 }
 
-# .env first (it never overrides the real environment), then the defaults for what is still unset.
-load_dotenv(ENV_FILE, override=False)
+load_dotenv(ENV_FILE, override=False)  # never overrides the real environment
 for _name, _value in TOOL_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 
 
 def mlflow_tracking_uri() -> str:
-    """Return the tracking URI: the MLFLOW_TRACKING_URI variable, else the local SQLite file."""
+    """The MLFLOW_TRACKING_URI variable, else the local SQLite file."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_MLFLOW_TRACKING_URI
 
 

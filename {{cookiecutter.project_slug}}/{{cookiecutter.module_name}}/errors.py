@@ -1,9 +1,7 @@
-"""Expected failures of the pipeline, and how a command reports them: one line, exit status 1.
-
-Bad data, a bad parameter, an unreachable tracking server or a rejected model are not bugs: each
-module raises a PipelineError subclass whose message says what is wrong and what to do, and the
-command's `with reported("stage"):` block prints it as `stage: message` on stderr, without a
-traceback. Anything else is a bug and keeps its traceback.
+"""Expected failures (bad data, a bad parameter, an unreachable server, a rejected model): each
+module raises a PipelineError whose message says what to fix, and a command's `with
+reported("stage"):` prints it as one line, `stage: message`, and exits 1. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +22,5 @@ def reported(command: str) -> Iterator[None]:
     except PipelineError as error:
         import typer  # here: bundle.py, which the service imports, stays pydantic + stdlib only
 
-        message = " ".join(str(error).split())
-        typer.echo(f"{command}: {message}", err=True)
+        typer.echo(f"{command}: {' '.join(str(error).split())}", err=True)
         raise typer.Exit(1) from None

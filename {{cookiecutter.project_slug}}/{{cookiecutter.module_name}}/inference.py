@@ -1,11 +1,9 @@
 """Running a bundle's model with ONNX Runtime: the one place that calls it.
 
 `export` checks a new ONNX model against scikit-learn with it, `promote` scores bundles with it,
-and whatever serves or watches the model (the prediction service, the drift job) runs it with it
-too. A row is a record's values in the bundle's feature order (numbers for numeric features,
-strings for category and text ones); `Rows.feeds` turns rows into the tensors the ONNX model
-takes (see `bundle.onnx_inputs`). The answer is the labels and the class probabilities (columns in
-the bundle's class order). Needs numpy and onnxruntime only.
+and the prediction service and the drift job run the model with it. A row is a record's values in
+the bundle's feature order (numbers, then strings: see `bundle.onnx_inputs`); the answer is the
+labels and the class probabilities, in the bundle's class order. Needs numpy and onnxruntime only.
 """
 
 from __future__ import annotations
@@ -32,39 +30,8 @@ from .bundle import (
 Row = Sequence[Any]
 
 
-class Rows:
-    """How rows in feature order become the ONNX model's input tensors."""
-
-    def __init__(self, inputs: Sequence[OnnxInput]) -> None:
-        self.inputs = list(inputs)
-        numeric = [i for i in inputs if i.dtype == "float32"]
-        self.numeric_name = numeric[0].name if numeric else None
-        self.numeric_count = len(numeric[0].features) if numeric else 0
-        # The string inputs, each with the position of its feature in a row and whether it is
-        # a text (whose whitespace the model reads collapsed).
-        self.strings = [
-            (item.name, self.numeric_count + index, item.kind == "text")
-            for index, item in enumerate(i for i in inputs if i.dtype == "string")
-        ]
-
-    def feeds(self, rows: Sequence[Row]) -> dict[str, np.ndarray]:
-        """The input tensors of `rows`: numeric values as float32, strings as [rows, 1]."""
-        if not self.strings:  # numbers only: the whole row is the numeric tensor
-            return {self.numeric_name: np.asarray(rows, dtype=np.float32)}  # type: ignore[dict-item]
-        feeds: dict[str, np.ndarray] = {}
-        if self.numeric_name is not None:
-            count = self.numeric_count
-            feeds[self.numeric_name] = np.asarray([row[:count] for row in rows], dtype=np.float32)
-        for name, position, text in self.strings:
-            column = [str(row[position]) for row in rows]
-            if text:  # the same whitespace rule as training (bundle.collapsed)
-                column = [collapsed(value) for value in column]
-            feeds[name] = np.asarray(column, dtype=object).reshape(len(rows), 1)
-        return feeds
-
-
 class OnnxModel:
-    """An ONNX Runtime session and how to call it."""
+    """An ONNX Runtime session, and how rows in feature order become its input tensors."""
 
     def __init__(
         self,
@@ -80,37 +47,51 @@ class OnnxModel:
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types
             raise BundleError(f"ONNX Runtime cannot load the model: {error}") from None
-        self.rows = Rows(inputs)
-        self._outputs = [signature.label_output, signature.probabilities_output]
+        self.outputs = [signature.label_output, signature.probabilities_output]
+        numeric = [i for i in inputs if i.dtype == "float32"]
+        self.numeric_name = numeric[0].name if numeric else None
+        self.numeric_count = len(numeric[0].features) if numeric else 0
+        # Each string input, with the position of its feature in a row and whether it is a text.
+        self.strings = [
+            (item.name, self.numeric_count + index, item.kind == "text")
+            for index, item in enumerate(i for i in inputs if i.dtype == "string")
+        ]
+
+    def feeds(self, rows: Sequence[Row]) -> dict[str, np.ndarray]:
+        """The input tensors of `rows`: numeric values as float32, strings as [rows, 1]."""
+        if not self.strings:  # numbers only: the whole row is the numeric tensor
+            return {self.numeric_name: np.asarray(rows, dtype=np.float32)}  # type: ignore[dict-item]
+        feeds: dict[str, np.ndarray] = {}
+        if self.numeric_name is not None:
+            count = self.numeric_count
+            feeds[self.numeric_name] = np.asarray([row[:count] for row in rows], dtype=np.float32)
+        for name, position, text in self.strings:
+            column = [str(row[position]) for row in rows]
+            if text:  # the same whitespace rule as training
+                column = [collapsed(value) for value in column]
+            feeds[name] = np.asarray(column, dtype=object).reshape(len(rows), 1)
+        return feeds
 
     def predict(self, rows: Sequence[Row]) -> tuple[list[str], np.ndarray]:
         """Labels and class probabilities of rows in feature order."""
-        labels, probabilities = self.session.run(self._outputs, self.rows.feeds(rows))
+        labels, probabilities = self.session.run(self.outputs, self.feeds(rows))
         return [str(label) for label in labels.tolist()], probabilities
 
 
 def load(folder: Path, threads: int = 1) -> tuple[BundleMetadata, OnnxModel]:
-    """The verified bundle in `folder` and its model, after a sample row (see `sample_row`)
-    went through it; BundleError names the first problem."""
+    """The verified bundle in `folder` and its model, once its inputs and outputs match the
+    metadata and a sample row went through it; BundleError names the first problem."""
     metadata = read_verified(folder)
     expected = metadata.onnx_inputs
     model = OnnxModel((folder / MODEL_FILE).read_bytes(), metadata.onnx, expected, threads)
-    inputs = {node.name: node for node in model.session.get_inputs()}
-    outputs = {node.name for node in model.session.get_outputs()}
-    if set(inputs) != {item.name for item in expected}:
+    takes = {node.name: node.shape[-1] for node in model.session.get_inputs()}
+    gives = {item.name: len(item.features) for item in expected}
+    if takes != gives:
         raise BundleError(
-            f"{folder}: the model takes {sorted(inputs)}, the metadata's features make "
-            f"{sorted(item.name for item in expected)}"
+            f"{folder}: the model takes the inputs (and widths) {takes}, the metadata's features "
+            f"make {gives}"
         )
-    for item in expected:
-        width = inputs[item.name].shape[-1]
-        if width != len(item.features):
-            raise BundleError(
-                f"{folder}: the model's input {item.name} takes {width} values, the metadata "
-                f"gives it {len(item.features)}"
-            )
-    onnx = metadata.onnx
-    missing = {onnx.label_output, onnx.probabilities_output} - outputs
+    missing = set(model.outputs) - {node.name for node in model.session.get_outputs()}
     if missing:
         raise BundleError(f"{folder}: the model lacks the outputs {sorted(missing)}")
     try:

@@ -1,17 +1,17 @@
 """params.yaml as typed settings: read once, checked once, then passed to each stage by section.
 
-Each section is a pydantic model, so a stage reads `params.train.n_estimators` (an int) instead of
-`params["train"]["n_estimators"]` (anything). Values are coerced where YAML is ambiguous: PyYAML
-reads `1e-06`, which `dvc exp run -S train.C=1e-6` writes, as a string, and the model makes it the
-float it means. A bad value or an unknown key stops the stage with one line naming the key and the
-rule. To add a parameter: add it to params.yaml and to its section here, with its rule.
+Each section is a pydantic model: a stage reads `params.train.n_estimators` as an int, and YAML's
+ambiguities are coerced (`dvc exp run -S train.C=1e-6` writes `1e-06`, which PyYAML reads as a
+string). A bad value or an unknown key stops the stage with one line naming the key and the rule.
+params.yaml's comments say what each key means. To add a parameter: add it to params.yaml and to
+its section here, with its rule.
 """
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,9 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .config import PARAMS_FILE
 from .errors import PipelineError
 
-# The test metrics of a candidate (modeling/scoring.py computes them): the gate's thresholds and
-# comparison use them. Macro averages weigh every class alike, weighted ones by class size; the
-# ROC AUC is one-vs-rest, macro-averaged, with more than two classes. The `positive_` ones are
+# The test metrics the gate can use (modeling/scoring.py computes them); the `positive_` ones are
 # of `data.positive_label`'s class, so they exist only when it is set (binary targets).
 Metric = Literal[
     "accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "roc_auc",
@@ -42,21 +40,12 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
-    source: Literal["builtin", "csv"] = Field(
-        description="builtin: the built-in data (builtin_data.py); csv: the file or URL in `csv`"
-    )
+    source: Literal["builtin", "csv"]
     csv: str = ""
-    target: str = Field(min_length=1, description="The label column")
-    positive_label: str | None = Field(
-        default=None, min_length=1, description="Binary targets: the class metrics call positive"
-    )
-    columns: dict[str, ColumnKind] = Field(
-        default_factory=dict, description="Kind of each input column; one not listed is numeric"
-    )
-    allow_leaky_features: list[str] = Field(
-        default_factory=list,
-        description="Columns that `validate` lets through although each alone predicts the target",
-    )
+    target: str = Field(min_length=1)
+    positive_label: str | None = Field(default=None, min_length=1)
+    columns: dict[str, ColumnKind] = {}
+    allow_leaky_features: list[str] = []
 
 
 class FeaturesParams(Section):
@@ -73,17 +62,13 @@ class TrainParams(Section):
 
 
 class GateParams(Section):
-    minimum: dict[Metric, Annotated[float, Field(ge=0, le=1)]] = Field(
-        description="Lowest test value of each metric named"
-    )
+    minimum: dict[Metric, Annotated[float, Field(ge=0, le=1)]]
     compare_on: Metric
-    allow_perfect: bool = Field(
-        default=False, description="Promote a candidate perfect on a large test split"
-    )
+    allow_perfect: bool = False
 
 
 class EnergyParams(Section):
-    country_iso_code: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3")
+    country_iso_code: str = Field(pattern=r"^[A-Z]{3}$")  # ISO 3166-1 alpha-3
 
 
 class MlflowParams(Section):
@@ -99,11 +84,11 @@ DriftMethod = Literal[
 
 
 class DriftParams(Section):
-    window: int = Field(ge=1, description="Most recent logged predictions to compare")
-    min_rows: int = Field(ge=2, description="Fewest logged predictions worth a verdict")
-    method: DriftMethod | None = Field(description="The drift test; null: chosen by data size")
-    threshold: float | None = Field(gt=0, description="The test's threshold; null: its default")
-    drift_share: float = Field(gt=0, le=1, description="Share of drifted features that is drift")
+    window: int = Field(ge=1)
+    min_rows: int = Field(ge=2)
+    method: DriftMethod | None
+    threshold: float | None = Field(gt=0)
+    drift_share: float = Field(gt=0, le=1)
 
 
 class Params(Section):
@@ -146,16 +131,17 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
 
 
 def describe(error: ValidationError) -> str:
-    """The first problem of a validation error as `section.key: rule (got value)`; an unknown
-    key comes first, since a misspelt key also shows as the right one missing."""
+    """The first problem as `section.key: rule (got value)`; an unknown key first, since a
+    misspelt key also shows as the right one missing."""
     problems = error.errors()
     problem = next((p for p in problems if p["type"] == "extra_forbidden"), problems[0])
     location = [str(part) for part in problem["loc"]]
     key = ".".join(location) or "(top level)"
     if problem["type"] == "extra_forbidden":
-        section: type[BaseModel] = Params
+        section: Any = Params
         for part in location[:-1]:
-            section = section.model_fields[part].annotation  # type: ignore[assignment]
+            annotation = section.model_fields[part].annotation
+            section = (get_args(annotation) or [annotation])[0]  # `Section | None` is Section
         known = list(section.model_fields)
         close = difflib.get_close_matches(location[-1], known, n=1)
         hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"

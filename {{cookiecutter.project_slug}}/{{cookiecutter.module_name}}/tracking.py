@@ -1,15 +1,11 @@
-"""MLflow, set up once: the tracking store, the experiment, and readable errors.
+"""MLflow, set up once: the tracking store, the experiment, and one-line errors.
 
-Every stage that talks to MLflow calls `connect()` first. It checks the store before MLflow gets
-the chance to fail slowly: the SQLite file must be writable, and a tracking server must answer
-within seconds (MLflow alone would retry for minutes). It also marks as FAILED the runs of this
-machine that a killed stage left RUNNING. Inside `with tracking_errors():` any MLflow, database
-or network error becomes a one-line TrackingError.
-
-`python -m <package>.tracking` (`make mlflow-server`) starts a tracking server at
-MLFLOW_TRACKING_URI on the database MLFLOW_BACKEND_STORE_URI, once that database answers: a
-database server that is down, a missing user or database, or a wrong password is one line within
-seconds, where `mlflow server` would retry for minutes.
+Every stage that talks to MLflow calls `connect()` first: it fails within seconds when the SQLite
+file is read-only or the tracking server does not answer (MLflow alone retries for minutes), and
+marks FAILED the runs of this machine that a killed stage left RUNNING. `with tracking_errors():`
+turns MLflow, database and network errors into a one-line TrackingError. `python -m
+<package>.tracking` (`make mlflow-server`) starts a tracking server once its database
+(MLFLOW_BACKEND_STORE_URI) answers, or says within seconds why it cannot be used.
 """
 
 from __future__ import annotations
@@ -36,6 +32,8 @@ SERVER_TIMEOUT_SECONDS = 5
 # Tags that say which process owns a run, so a run whose process died can be closed.
 HOST_TAG = "host"
 PID_TAG = "pid"
+# Libraries whose errors reach us through MLflow unwrapped.
+UNWRAPPED = ("sqlalchemy", "requests", "urllib3")
 
 
 class TrackingError(PipelineError):
@@ -43,12 +41,10 @@ class TrackingError(PipelineError):
 
 
 def sqlite_path(uri: str) -> Path | None:
-    """The database file of an sqlite:/// URI, None for any other store."""
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def check_store(uri: str) -> None:
-    """Fail fast, with a message, when the store cannot be written or does not answer."""
     database = sqlite_path(uri)
     if database is not None:
         for path in (database, database.parent):
@@ -62,13 +58,10 @@ def check_store(uri: str) -> None:
         from mlflow.utils.credentials import get_default_host_creds
         from mlflow.utils.rest_utils import http_request
 
+        creds = get_default_host_creds(uri)
         try:
             http_request(
-                get_default_host_creds(uri),
-                "/health",
-                "GET",
-                max_retries=0,
-                timeout=SERVER_TIMEOUT_SECONDS,
+                creds, "/health", "GET", max_retries=0, timeout=SERVER_TIMEOUT_SECONDS
             ).raise_for_status()
         except Exception as error:  # requests and MLflow raise their own types
             raise TrackingError(
@@ -78,8 +71,7 @@ def check_store(uri: str) -> None:
 
 
 def first_line(error: BaseException) -> str:
-    """The gist of an error: the operating system's reason when there is one, else its first
-    line, shortened."""
+    """The operating system's reason when there is one, else the error's first line."""
     text = str(error).strip()
     reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
     if reason:
@@ -92,18 +84,12 @@ def tracking_errors() -> Iterator[None]:
     """Turn MLflow, database and network failures inside the block into a TrackingError."""
     try:
         yield
-    except PipelineError:
-        raise
-    except (mlflow.exceptions.MlflowException, OSError) as error:
-        raise TrackingError(
-            f"MLflow at {mlflow_tracking_uri()} failed: {first_line(error)}"
-        ) from None
-    except Exception as error:  # SQLAlchemy and requests errors reach us unwrapped
-        if type(error).__module__.split(".")[0] not in ("sqlalchemy", "requests", "urllib3"):
-            raise
-        raise TrackingError(
-            f"MLflow at {mlflow_tracking_uri()} failed: {first_line(error)}"
-        ) from None
+    except Exception as error:
+        unwrapped = type(error).__module__.split(".")[0] in UNWRAPPED
+        if not (unwrapped or isinstance(error, mlflow.exceptions.MlflowException | OSError)):
+            raise  # a bug
+        message = f"MLflow at {mlflow_tracking_uri()} failed: {first_line(error)}"
+        raise TrackingError(message) from None
 
 
 def connect(experiment: str | None = None) -> MlflowClient:
@@ -126,7 +112,7 @@ def connect(experiment: str | None = None) -> MlflowClient:
 
 
 def owner_tags() -> dict[str, str]:
-    """Tags for a new run: which process on which machine is writing it."""
+    """Tags for a new run: which process of which machine writes it."""
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
@@ -135,14 +121,13 @@ def process_is_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True  # someone else's process
+    except PermissionError:  # someone else's process
+        pass
     return True
 
 
-def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
+def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> None:
     """Mark FAILED the RUNNING runs that a process of this machine started and that is gone."""
-    closed = []
     host = socket.gethostname()
     for run in client.search_runs(
         [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=100
@@ -151,14 +136,12 @@ def fail_abandoned_runs(client: MlflowClient, experiment_id: str) -> list[str]:
         pid = tags.get(PID_TAG, "")
         if tags.get(HOST_TAG) == host and pid.isdigit() and not process_is_alive(int(pid)):
             client.set_terminated(run.info.run_id, status="FAILED")
-            closed.append(run.info.run_id)
             print(f"tracking: run {run.info.run_id} was left RUNNING by a killed stage: FAILED")
-    return closed
 
 
 def check_database(uri: str) -> None:
-    """Fail within seconds, with the database's own reason, when the store `uri` (an SQLAlchemy
-    URL, what `mlflow server --backend-store-uri` takes) cannot be opened."""
+    """Fail within seconds, with the database's own reason, when the SQLAlchemy URL `uri` (what
+    `mlflow server --backend-store-uri` takes) cannot be opened."""
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
@@ -167,16 +150,15 @@ def check_database(uri: str) -> None:
     except sqlalchemy.exc.ArgumentError:
         raise TrackingError(f"MLFLOW_BACKEND_STORE_URI is not a database URL: {uri!r}") from None
     shown = url.render_as_string(hide_password=True)
-    # A database server gets SERVER_TIMEOUT_SECONDS to answer; an SQLite file needs no timeout.
+    # A database server gets SERVER_TIMEOUT_SECONDS to answer (else minutes); a file needs none.
     is_file = url.get_backend_name() == "sqlite"
-    arguments = {} if is_file else {"connect_timeout": SERVER_TIMEOUT_SECONDS}
+    timeout = {} if is_file else {"connect_timeout": SERVER_TIMEOUT_SECONDS}
     try:
-        engine = sqlalchemy.create_engine(url, connect_args=arguments, poolclass=NullPool)
-        with engine.connect():
+        with sqlalchemy.create_engine(url, connect_args=timeout, poolclass=NullPool).connect():
             pass
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        reason = " ".join(re.sub(r"^connection to server at .*? failed: ", "", reason).split())
+        reason = first_line(getattr(error, "orig", None) or error)
+        reason = re.sub(r"^connection to server at .*? failed: ", "", reason)
         raise TrackingError(
             f"the database {shown} cannot be used ({reason}): start its server, create the user "
             "and the database that MLFLOW_BACKEND_STORE_URI names, or correct it in .env"
