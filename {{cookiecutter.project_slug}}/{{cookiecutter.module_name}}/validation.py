@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
-# Top-level keys of GE's native suite format.
 SUITE_KEYS = {"name", "id", "expectations", "suite_parameters", "meta", "notes"}
 # How many distinct offending values a failure line shows (summary.json keeps GE's 20).
 SHOWN_VALUES = 5
@@ -47,12 +46,8 @@ OFFLINE_STYLES = """\
 """
 
 
-class ValidationInputError(PipelineError):
-    """The data or the suite cannot be read, so nothing can be validated."""
-
-
-class DataRejectedError(PipelineError):
-    """The data breaks at least one expectation of the suite."""
+class InvalidDataError(PipelineError):
+    """The data or the suite cannot be read, or the data breaks the suite."""
 
 
 def one_line(error: object) -> str:
@@ -73,13 +68,13 @@ def read_data(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, encoding="utf-8")
     except FileNotFoundError:
-        raise ValidationInputError(f"{shown} does not exist: run the data stage first") from None
+        raise InvalidDataError(f"{shown} does not exist: run the data stage first") from None
     except pd.errors.EmptyDataError:
-        raise ValidationInputError(f"{shown} is empty") from None
+        raise InvalidDataError(f"{shown} is empty") from None
     except (OSError, ValueError) as error:  # parser and encoding errors are ValueErrors
-        raise ValidationInputError(f"cannot read {shown} as CSV: {one_line(error)}") from None
+        raise InvalidDataError(f"cannot read {shown} as CSV: {error}") from None
     if frame.empty:
-        raise ValidationInputError(f"{shown} has a header but no rows")
+        raise InvalidDataError(f"{shown} has a header but no rows")
     return frame
 
 
@@ -88,11 +83,11 @@ def read_suite(path: Path) -> ExpectationSuite:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValidationInputError(
+        raise InvalidDataError(
             f"{shown} does not exist: write one with `python -m {__package__}.suite`"
         ) from None
     except (OSError, ValueError) as error:
-        raise ValidationInputError(f"{shown} is not valid JSON: {one_line(error)}") from None
+        raise InvalidDataError(f"{shown} is not valid JSON: {error}") from None
     return gx_suite(document, shown)
 
 
@@ -106,21 +101,20 @@ def gx_suite(document: Any, source: str) -> ExpectationSuite:
     )
 
     if not isinstance(document, dict) or not isinstance(document.get("expectations"), list):
-        raise ValidationInputError(f"{source} must be a JSON object with an `expectations` list")
+        raise InvalidDataError(f"{source} must be a JSON object with an `expectations` list")
     unknown = sorted(set(document) - SUITE_KEYS)
     if unknown:
-        raise ValidationInputError(f"{source} has unknown keys: {', '.join(unknown)}")
+        raise InvalidDataError(f"{source} has unknown keys: {', '.join(unknown)}")
     expectations = []
     for number, item in enumerate(document["expectations"], start=1):
         if not isinstance(item, dict):
-            raise ValidationInputError(
-                f"{source}: expectation #{number} ({item!r}) is invalid: an expectation must be "
-                "an object with `type` and `kwargs`"
+            raise InvalidDataError(
+                f"{source}: expectation #{number} ({item!r}) must be an object with `type`"
             )
         try:
             expectations.append(ExpectationConfiguration(**item).to_domain_obj())
         except (GreatExpectationsError, TypeError, ValueError) as error:
-            raise ValidationInputError(
+            raise InvalidDataError(
                 f"{source}: expectation #{number} ({item.get('type', 'without a type')}) is "
                 f"invalid: {problem(error)}"
             ) from None
@@ -133,17 +127,17 @@ def gx_suite(document: Any, source: str) -> ExpectationSuite:
             notes=document.get("notes"),
         )
     except (GreatExpectationsError, TypeError, ValueError) as error:
-        raise ValidationInputError(f"{source} is invalid: {problem(error)}") from None
+        raise InvalidDataError(f"{source} is invalid: {problem(error)}") from None
 
 
 def problem(error: Exception) -> str:
-    """One line for an error GE raised on an expectation: pydantic's field errors, or the text."""
-    errors = getattr(error, "errors", None)  # GE's expectations are pydantic (v1) models
-    if callable(errors):
-        return "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in errors()
-        ).replace("__root__: ", "")
-    return one_line(error)
+    """One line for an error GE raised: pydantic's field errors (GE's expectations are pydantic
+    v1 models), or the text."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return one_line(error)
+    problems = [f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in errors()]
+    return "; ".join(problems).replace("__root__: ", "")
 
 
 def run_suite(
@@ -297,7 +291,7 @@ def main(
             for entry in description["expectations"]:
                 if not entry["success"]:
                     typer.echo(f"validate: {failure_line(entry)}", err=True)
-            raise DataRejectedError(
+            raise InvalidDataError(
                 f"{statistics['unsuccessful_expectations']} of {evaluated} expectations failed "
                 f"on {shown}; details in {display_path(summary)} and {page}"
             )
