@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 
 from .config import EXPECTATION_SUITE, PARAMS_FILE, RAW_DATASET, display_path
 from .errors import PipelineError, reported
@@ -107,19 +108,18 @@ def column_expectations(
                 mostly=unique_share(texts.duplicated(keep=False), duplicates),
             ),
         ]
-    elif kind == "numeric" and len(values) and is_numeric(series):
-        integer = pd.api.types.is_integer_dtype(series)
-        low, high = widened_range(float(values.min()), float(values.max()), margin, integer)
+    elif (
+        kind == "numeric" and len(values) and is_numeric_dtype(series) and not is_bool_dtype(series)
+    ):
+        low, high = widened_range(
+            float(values.min()), float(values.max()), margin, is_integer_dtype(series)
+        )
         found += [
             expectation("column_values_to_match_regex", column=name, regex=NUMBER_PATTERN),
             expectation("column_values_to_be_between", column=name, min_value=low, max_value=high),
         ]
     # ---- TEAM: expectations for your own columns (a pattern, a date format). ----
     return found
-
-
-def is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def suite_document(

@@ -202,10 +202,10 @@ def failure_line(entry: dict[str, Any]) -> str:
         where = f"columns {kwargs['column_A']}, {kwargs['column_B']}"
     else:
         where = "the table"
-    return f"{entry['expectation_type']} on {where}: {what_failed(result, kwargs, entry)}"
+    return f"{entry['expectation_type']} on {where}: {what_failed(entry, result, kwargs)}"
 
 
-def what_failed(result: dict[str, Any], kwargs: dict[str, Any], entry: dict[str, Any]) -> str:
+def what_failed(entry: dict[str, Any], result: dict[str, Any], kwargs: dict[str, Any]) -> str:
     if "exception_info" in entry:
         return f"could not be checked: {entry['exception_info']['exception_message']}"
     rows = [str(row) for row in result.get("partial_unexpected_index_list") or []]
