@@ -158,12 +158,10 @@ def main(
     counts = ", ".join(f"{count} {kind}" for kind, count in Counter(kinds.values()).items())
     typer.echo(
         f"data-new: {csv.name} is the project's data: {counts} columns\n"
-        "Review before `make pipeline`:\n"
-        "  - params.yaml, `data`: each column's kind (guessed), and positive_label for a binary\n"
-        "    target; `gate`: the minimum of each metric for this problem\n"
-        f"  - {display_path(EXPECTATION_SUITE)}: what valid data is (written from this data)\n"
-        "  - tests: tests/test_default_data.py skips itself on other data; docs/your-data.md says\n"
-        "    which tests to adapt\n"
+        "Review before `make pipeline` (docs/your-data.md): in params.yaml, `data` (the guessed\n"
+        "column kinds; positive_label for a binary target) and `gate` (each metric's minimum);\n"
+        f"{display_path(EXPECTATION_SUITE)} (written from this data); and the tests\n"
+        "(tests/test_default_data.py skips itself on other data).\n"
         "Then commit: git add --all && git commit -m 'Use our own data'"
     )
 

@@ -1,13 +1,12 @@
 """The leakage check of the `validate` stage: does a single column predict the target by itself?
 
 Such a column is usually the label in disguise (a copy or code of it, a value recorded after the
-outcome, the row number of a file sorted by class): a model using it is perfect on the test split,
-useless on real inputs, and unbeatable as champion. Each numeric and category column gets a model
-that sees only it (a small decision tree; a lookup for a category), scored by balanced accuracy in
-5-fold cross-validation. Why not look for a perfect model: easy problems are learnt perfectly
-without leakage (a forest on scikit-learn's wine data), yet their best single column stays far
-from perfect (wine 0.79, iris 0.95, breast cancer 0.91), while a leaked label scores 1.00. Text
-columns are not checked: a text alone can honestly tell its label (spam, sentiment).
+outcome, the row number of a file sorted by class): a model using it is perfect on the test split
+and useless on real inputs. Each numeric and category column gets a model that sees only it,
+scored by balanced accuracy in 5-fold cross-validation. Not a perfect model: easy problems are
+learnt perfectly without leakage, yet their best single column stays far from perfect (wine 0.79,
+iris 0.95, breast cancer 0.91), while a leaked label scores 1.00. Texts are not checked: a text
+alone can honestly tell its label (spam, sentiment).
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ app = typer.Typer(add_completion=False, help=__doc__)
 SUITE_KEYS = {"name", "id", "expectations", "suite_parameters", "meta", "notes"}
 # How many distinct offending values a failure line shows (summary.json keeps GE's 20).
 SHOWN_VALUES = 5
-# Data Docs load jQuery, Bootstrap and Font Awesome from CDNs. Offline, the status icons would
-# vanish and every traceback would show; online, the CDN's rules come later and win.
+# Data Docs load icons and styles from CDNs: offline, these rules show each status as a word and
+# keep tracebacks folded (online, the CDN's rules come later and win).
 OFFLINE_STYLES = """\
 .fa-check-circle::before { content: "pass"; color: #1a7f37; }
 .fa-times::before { content: "FAIL"; color: #cf222e; }
@@ -48,10 +48,6 @@ OFFLINE_STYLES = """\
 
 class InvalidDataError(PipelineError):
     """The data or the suite cannot be read, or the data breaks the suite."""
-
-
-def one_line(error: object) -> str:
-    return " ".join(str(error).split())
 
 
 def import_gx() -> Any:
@@ -135,7 +131,7 @@ def problem(error: Exception) -> str:
     v1 models), or the text."""
     errors = getattr(error, "errors", None)
     if not callable(errors):
-        return one_line(error)
+        return str(error)
     problems = [f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in errors()]
     return "; ".join(problems).replace("__root__: ", "")
 
@@ -170,13 +166,9 @@ def run_suite(
 
 
 def describe(result: ExpectationSuiteValidationResult) -> dict[str, Any]:
-    """GE's `describe_dict()`, with every expectation's error message kept.
-
-    GE keeps an error only when it is reported at the top level of its exception info; most are
-    reported per metric (a missing column, a range check on text), and their entry would say
-    `success: false` with no reason. Each becomes GE's top-level shape, without the traceback
-    (it holds this machine's paths).
-    """
+    """GE's `describe_dict()`, keeping the error message of each expectation: GE keeps only those
+    at the top level of its exception info, not those per metric (a missing column, a range check
+    on text). No traceback: it holds this machine's paths."""
     description = result.describe_dict()
     for entry, item in zip(description["expectations"], result.results, strict=True):
         info = item.exception_info if isinstance(item.exception_info, dict) else {}
@@ -184,7 +176,8 @@ def describe(result: ExpectationSuiteValidationResult) -> dict[str, Any]:
         raised = [one for one in infos if isinstance(one, dict) and one.get("raised_exception")]
         entry.pop("exception_info", None)
         if raised:
-            message = one_line(raised[0].get("exception_message") or "the check raised an error")
+            text = raised[0].get("exception_message") or "the check raised an error"
+            message = " ".join(str(text).split())
             entry["exception_info"] = {
                 "raised_exception": True,
                 "exception_message": message.removeprefix("Error: "),
