@@ -12,7 +12,7 @@ alone can honestly tell its label (spam, sentiment).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
@@ -35,13 +35,9 @@ class LeakageError(PipelineError):
     """A column predicts the target by itself: label leakage, until the team says otherwise."""
 
 
-@dataclass(frozen=True)
-class ColumnScore:
+class ColumnScore(NamedTuple):
     column: str
     score: float  # balanced accuracy of the one-column model, cross-validated
-
-    def __str__(self) -> str:
-        return f"{self.column} ({self.score:.2f})"
 
 
 def column_scores(frame: pd.DataFrame, target: str, kinds: Mapping[str, str]) -> list[ColumnScore]:
@@ -93,7 +89,7 @@ def check(frame: pd.DataFrame, data: DataParams) -> str:
     checked = [item for item in scores if item.column not in allowed]
     refused = [item for item in checked if item.score >= LEAKY_SCORE]
     if refused:
-        names = ", ".join(map(str, refused))
+        names = ", ".join(f"{item.column} ({item.score:.2f})" for item in refused)
         alone, it = ("each alone predict", "them") if len(refused) > 1 else ("alone predicts", "it")
         raise LeakageError(
             f"{names} {alone} {data.target} almost perfectly (balanced accuracy of a one-column "

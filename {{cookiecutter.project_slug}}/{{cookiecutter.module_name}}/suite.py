@@ -56,9 +56,8 @@ def widened_range(low: float, high: float, margin: float, integer: bool) -> tupl
         upper = round(math.ceil((high + padding) / step) * step, digits)
         if low >= 0:
             lower = max(lower, 0.0)
-    if integer:
-        return int(lower), int(upper)
-    return float(lower), float(upper)
+    number = int if integer else float
+    return number(lower), number(upper)
 
 
 def share_floor(share: float) -> float:
