@@ -36,10 +36,7 @@ from .validation import read_data
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
-# A string column with at most FEW_CATEGORIES distinct values is a category; one with up to
-# MAX_CATEGORIES (at most one per two rows) too, unless its values average TEXT_WORDS words or
-# more: then it is free text, as is any other column of such values. The rest (codes, ids,
-# names) is ignored.
+# How guess_kind tells a category from a text or an id (docs/your-data.md, "The guess").
 FEW_CATEGORIES = 10
 MAX_CATEGORIES = 50
 TEXT_WORDS = 3
