@@ -1,8 +1,5 @@
 """The built-in data set: scikit-learn's breast-cancer data (569 tumours, 30 measurements each,
-malignant or benign), which ships with scikit-learn, so the pipeline runs offline on day one.
-
-`data.source: builtin` in params.yaml reads it (dataset.py, which makes the column names
-identifiers: "mean radius" -> "mean_radius"); `make data-new` switches to a team's own file.
+malignant or benign). It ships with scikit-learn, so the pipeline runs offline on day one.
 """
 
 from __future__ import annotations

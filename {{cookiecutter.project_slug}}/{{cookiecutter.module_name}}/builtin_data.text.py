@@ -1,13 +1,7 @@
-"""The built-in data set: short English lines of the ChatterBot corpus (BSD-3-Clause), each
-labelled with the topic of the conversations it comes from: ai, coding, emotion, psychology or
-trivia. It ships with the `chatterbot-corpus` package, which the project installs, so the
-pipeline runs offline on day one.
-
-The corpus holds conversations per topic, as YAML files; each line of them is a text of its
-topic, with its whitespace collapsed (an empty one is skipped). A line repeated within a topic
-is kept once, and a line found under two topics (a greeting, say) is left out: its label would
-be a coin toss. About 1,250 texts; `data.source: builtin` in params.yaml reads them
-(dataset.py), and `make data-new` switches to a team's own CSV of texts and labels.
+"""The built-in data set: short English lines of the ChatterBot corpus (BSD-3-Clause), shipped
+with the `chatterbot-corpus` package, each labelled with the topic of its conversations (ai,
+coding, emotion, psychology or trivia): about 1,250 texts, so the pipeline runs offline on day one.
+A line found under two topics (a greeting, say) is left out: its label would be a coin toss.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """`make data-new CSV=<file> TARGET=<column>`: plug a team's own CSV file into the project.
 
-Checks the file first, and changes nothing when it cannot be used: it must be a readable,
-comma-separated UTF-8 file with rows, the target must be one of its columns, hold two classes or
-more, and allow a stratified split (see features.check_splittable). Then:
-
-1. copies the file to data/external/ and versions it with `dvc add` (commit the .dvc file);
-2. rewrites the `data` section of params.yaml: the file, the target, and the kind of every other
-   column (numeric, category, text or ignore), guessed from its values for you to review;
-3. runs the `data` stage (`dvc repro data`), and writes the validation suite from its output,
-   data/raw/dataset.csv, so the suite's column names are the pipeline's;
-4. prints what to review before `make pipeline`.
-
-Column names become lowercase identifiers ("Mean Radius" -> mean_radius), as the `data` stage
-makes them; TARGET may be given either way.
+It checks the file and changes nothing when it cannot be used; then it versions a copy with DVC,
+rewrites the `data` section of params.yaml (guessing each column's kind), runs the `data` stage
+and writes the validation suite from its output (docs/your-data.md says what to review).
 """
 
 from __future__ import annotations
@@ -20,7 +10,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from textwrap import indent
 from typing import Annotated
 
 import pandas as pd
@@ -35,19 +27,16 @@ from .config import (
     RAW_DATASET,
     display_path,
 )
-from .dataset import DataError, clean_columns, clean_name, read_csv_file
+from .dataset import clean_columns, clean_name, read_csv_file
 from .errors import PipelineError, reported
 from .features import check_splittable
-from .params import ColumnKind, load_params
+from .params import ColumnKind, DataParams, load_params
 from .suite import DEFAULT_MARGIN, suite_document, suite_text
 from .validation import read_data
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
-# A string column with at most FEW_CATEGORIES distinct values is a category; one with up to
-# MAX_CATEGORIES (at most one per two rows) too, unless its values average TEXT_WORDS words or
-# more: then it is free text, as is any other column of such values. The rest (codes, ids,
-# names) is ignored.
+# How guess_kind tells a category from a text or an id (docs/your-data.md, "The guess").
 FEW_CATEGORIES = 10
 MAX_CATEGORIES = 50
 TEXT_WORDS = 3
@@ -78,27 +67,19 @@ def guess_kind(series: pd.Series) -> ColumnKind:
     return "text" if words >= TEXT_WORDS else "ignore"  # unique codes: ids, names, tickets
 
 
-def data_section(csv: str, target: str, kinds: dict[str, ColumnKind], source: str) -> str:
-    """params.yaml's `data` section for a CSV file, with its comments."""
-    columns = yaml.safe_dump(kinds, sort_keys=False, allow_unicode=True).strip()
-    listed = "\n".join(f"    {line}" for line in columns.splitlines()) if kinds else "    {}"
-    return (
-        "data:\n"
-        f"  # Written by `make data-new` from {source}: review the column kinds below.\n"
-        "  # builtin: the built-in data (builtin_data.py); csv: the file or http(s) URL in `csv`.\n"
-        "  source: csv\n"
-        f"  csv: {yaml.safe_dump(csv).splitlines()[0]}\n"
-        f"  target: {yaml.safe_dump(target).splitlines()[0]}\n"
-        "  # Binary targets only (null otherwise): the class the `positive_*` metrics and the ROC\n"
-        "  # and precision-recall curves call positive.\n"
-        "  positive_label: null\n"
-        "  # The kind of each input column: numeric, category (one-hot encoded), text (TF-IDF) or\n"
-        "  # ignore (kept out of the model). A column not listed is numeric.\n"
-        f"  columns:\n{listed}\n"
-        "  # `validate` stops when a single column predicts the target almost perfectly, the mark\n"
-        "  # of label leakage (docs/your-data.md). List a column here only once you know why.\n"
-        "  allow_leaky_features: []\n"
-    )
+def data_section(data: DataParams, source: str) -> str:
+    """params.yaml's `data` section, each key under its description from params.py."""
+    lines = [
+        f"data:\n  # Written by `make data-new` from {source}: review the column kinds (numeric,\n"
+        "  # category, text or ignore) and positive_label; see docs/your-data.md.\n"
+    ]
+    for key, value in data.model_dump().items():
+        description = DataParams.model_fields[key].description
+        lines.append(f"  # {description}\n" if description else "")
+        lines.append(
+            indent(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True), "  ")
+        )
+    return "".join(lines)
 
 
 def replace_section(text: str, name: str, section: str) -> str:
@@ -127,28 +108,25 @@ def dvc(*arguments: str) -> None:
 
 
 def plug_in(csv: Path, target: str, params_file: Path = PARAMS_FILE) -> dict[str, ColumnKind]:
-    """Check `csv`, then make it the project's data (see the module's text); the column kinds."""
+    """Check `csv`, then make it the project's data; return the guessed column kinds."""
     if not csv.is_file():
         raise NewDataError(f"{csv} is not a file")
     if csv.suffix.lower() != ".csv":
         raise NewDataError(f"{csv} is not a .csv file: export it as comma-separated values")
-    try:
-        frame = clean_columns(read_csv_file(csv, str(csv)), str(csv))
-    except DataError as error:
-        raise NewDataError(str(error)) from None
+    frame = clean_columns(read_csv_file(csv, str(csv)), str(csv))
     column = clean_name(target)
     if column not in frame.columns:
         shown = ", ".join(frame.columns[:12]) + (", ..." if len(frame.columns) > 12 else "")
         raise NewDataError(f"TARGET={target}: {csv.name} has no such column (it has {shown})")
-    params = load_params(params_file)
-    check_splittable(frame.drop_duplicates(), column, params.features)
+    check_splittable(frame.drop_duplicates(), column, load_params(params_file).features)
     kinds = {name: guess_kind(frame[name]) for name in frame.columns if name != column}
     if all(kind == "ignore" for kind in kinds.values()):
         raise NewDataError(f"{csv.name} has no column the model could learn from besides {column}")
 
     stored = EXTERNAL_DATA_DIR / f"{clean_name(csv.stem)}.csv"
+    data = DataParams(source="csv", csv=display_path(stored), target=column, columns=kinds)
     old_params = params_file.read_text(encoding="utf-8")
-    section = data_section(display_path(stored), column, kinds, csv.name)
+    section = data_section(data, csv.name)
     params_file.write_text(replace_section(old_params, "data", section), encoding="utf-8")
     try:
         load_params(params_file)  # e.g. a gate that needs a positive label this data lacks
@@ -174,22 +152,13 @@ def main(
     """Make CSV the project's data, with TARGET as the label."""
     with reported("data-new"):
         kinds = plug_in(csv, target)
-    counts = {
-        kind: sum(k == kind for k in kinds.values()) for kind in dict.fromkeys(kinds.values())
-    }
+    counts = ", ".join(f"{count} {kind}" for kind, count in Counter(kinds.values()).items())
     typer.echo(
-        f"data-new: {csv.name} is the project's data: "
-        + ", ".join(f"{count} {kind}" for kind, count in counts.items())
-        + " columns"
-    )
-    suite = display_path(EXPECTATION_SUITE)
-    typer.echo(
-        "Review before `make pipeline`:\n"
-        "  - params.yaml, `data`: each column's kind (guessed), and positive_label for a binary\n"
-        "    target; `gate`: the minimum of each metric for this problem\n"
-        f"  - {suite}: what valid data is (written from the data as it is now)\n"
-        "  - tests: tests/test_default_data.py skips itself on other data; docs/your-data.md says\n"
-        "    which tests to adapt\n"
+        f"data-new: {csv.name} is the project's data: {counts} columns\n"
+        "Review before `make pipeline` (docs/your-data.md): in params.yaml, `data` (the guessed\n"
+        "column kinds; positive_label for a binary target) and `gate` (each metric's minimum);\n"
+        f"{display_path(EXPECTATION_SUITE)} (written from this data); and the tests\n"
+        "(tests/test_default_data.py skips itself on other data).\n"
         "Then commit: git add --all && git commit -m 'Use our own data'"
     )
 

@@ -1,10 +1,7 @@
-"""Stage `data`: acquire the raw dataset into data/raw/ and record its content hash.
+"""Stage `data`: acquire the raw dataset into data/raw/ (read-only) and record its content hash.
 
-The default source is the built-in data set of builtin_data.py, which ships with a package the
-project installs, so the pipeline runs offline. A team points `data.source: csv` and `data.csv`
-in params.yaml at its own comma-separated file or http(s) URL. Column names are made into clean
-identifiers. A file that is not a readable CSV stops the stage with one line saying what is
-wrong with it. The raw file is written read-only: later stages read it, none changes it.
+The source is the built-in data set (builtin_data.py), or with `data.source: csv` the team's own
+comma-separated file or http(s) URL in `data.csv`. Column names become clean identifiers.
 """
 
 from __future__ import annotations
@@ -12,8 +9,6 @@ from __future__ import annotations
 import json
 import re
 import stat
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -53,8 +48,8 @@ def clean_columns(frame: pd.DataFrame, shown: str) -> pd.DataFrame:
     return frame.set_axis(cleaned, axis="columns")
 
 
-def read_csv_file(path: Path, shown: str) -> pd.DataFrame:
-    """Read a comma-separated file; DataError says in one line why it cannot be read."""
+def read_csv_file(path: Path | str, shown: str) -> pd.DataFrame:
+    """Read a comma-separated file or URL; DataError says in one line why it cannot be read."""
     try:
         frame = pd.read_csv(path, encoding="utf-8")
     except pd.errors.EmptyDataError:
@@ -89,13 +84,10 @@ def read_csv_source(location: str, target: str) -> pd.DataFrame:
     if not location:
         raise DataError("data.source is csv but data.csv is empty: set a path or URL")
     if location.startswith(("http://", "https://")):
-        with tempfile.TemporaryDirectory() as folder:
-            local = Path(folder) / "download.csv"
-            try:
-                urllib.request.urlretrieve(location, local)
-            except OSError as error:
-                raise DataError(f"could not download {location}: {error}") from None
-            frame = read_csv_file(local, location)
+        try:
+            frame = read_csv_file(location, location)  # pandas downloads it
+        except OSError as error:
+            raise DataError(f"could not download {location}: {error}") from None
     else:
         path = Path(location)
         path = path if path.is_absolute() else PROJ_ROOT / path

@@ -1,8 +1,7 @@
-"""Stage `features`: split the validated raw data into train and test sets.
-
-Preprocessing that learns from data (scaling) lives inside the model pipeline, so the exported
-model applies it too; this stage does what must happen before any learning: drop exact duplicate
-rows, so no row sits in both sets, and split with the label's proportions kept (stratified).
+"""Stage `features`: drop exact duplicate rows (so no row sits in both sets), then split the
+validated raw data into train and test sets with the label's proportions kept (stratified).
+Preprocessing that learns from data (scaling) lives in the model pipeline, so the exported model
+applies it too.
 """
 
 from __future__ import annotations
@@ -60,7 +59,6 @@ def check_splittable(frame: pd.DataFrame, target: str, params: FeaturesParams) -
 def split(
     frame: pd.DataFrame, target: str, params: FeaturesParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Deduplicate, then split stratified on `target`."""
     # ---- TEAM: your feature engineering, on `frame`, before the split. ----
     unique = frame.drop_duplicates().reset_index(drop=True)
     # ---- end TEAM ----

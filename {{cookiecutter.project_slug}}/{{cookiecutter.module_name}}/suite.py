@@ -1,18 +1,11 @@
 """Write a starting expectation suite from data the team trusts: `python -m <package>.suite`.
 
-The suite (expectations/raw_data.json) is what the `validate` stage checks the raw data against.
-This command writes one that the given data meets: the columns in order, the row count within
-half to double, few duplicated rows (at most `--duplicates` of the rows, 5 %, or the observed
-share if higher), and per column no nulls (or at most the observed share), then by the column's
-kind (`data.columns` in params.yaml; a column not listed is numeric): the label's known values;
-for a numeric feature, values that read as numbers within the observed range widened by a margin;
-for a category, the values seen; for a text, lengths up to the longest seen plus the margin,
-no blank texts and few repeated ones. Review it, then edit it by hand as you learn what valid
-data looks like.
-
-The file is Great Expectations' native suite format, written with one expectation per line, so
-`git diff expectations/` shows each changed expectation as one line. Running this again
-overwrites the file, hand edits included. It is not a pipeline stage and needs no GE import.
+expectations/raw_data.json, which the `validate` stage checks, is written so that the given data
+meets it: the columns in order, half to double the rows, few duplicated rows, few nulls, and per
+column by its kind (`data.columns`; numeric when not listed): the label's and a category's values,
+a number's widened range, a text's lengths, no blank and few repeated texts. Review it, then edit
+it by hand (running this again overwrites it). One expectation per line, so `git diff` shows each
+changed one as one line. No GE import: it only writes GE's native JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +18,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
 
 from .config import EXPECTATION_SUITE, PARAMS_FILE, RAW_DATASET, display_path
 from .errors import PipelineError, reported
@@ -33,16 +27,15 @@ from .validation import read_data
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
-SUITE_NAME = "raw_data"
 DEFAULT_MARGIN = 0.1
 # Share of rows that may have an identical twin (GE counts every copy): a file appended to itself
 # or a join that repeats rows goes far beyond it; a few true repeats stay below.
 DEFAULT_DUPLICATES = 0.05
-# A number as pandas writes it to CSV (12, -0.5, 1e-05, 12.0: one null makes an int column float).
 # A text of spaces only: an empty message that pandas does not read as missing.
 BLANK_PATTERN = r"^\s*$"
-# GE matches each value's text, so when a stray "abc" makes pandas read a column as text, exactly
-# the values that are not numbers fail, and those are the values a failure shows.
+# A number as pandas writes it to CSV (12, -0.5, 1e-05, 12.0: one null makes an int column float).
+# Not GE's type check: when a stray "abc" makes pandas read a column as text, that fails every
+# value; this pattern fails exactly the values that are not numbers, and a failure shows them.
 NUMBER_PATTERN = r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$"
 
 
@@ -52,8 +45,7 @@ class SuiteError(PipelineError):
 
 def widened_range(low: float, high: float, margin: float, integer: bool) -> tuple[float, float]:
     """[low, high] widened by margin x (high - low) on each side, rounded outward to the leading
-    digit of that widening (e.g. 6.98..28.11 with 0.1 -> 4..31), never below 0 for data that is
-    never negative."""
+    digit of that widening (6.98..28.11 with 0.1 -> 4..31), not below 0 for non-negative data."""
     padding = margin * ((high - low) or abs(high) or 1.0)
     lower, upper = low, high
     if padding > 0:
@@ -64,125 +56,69 @@ def widened_range(low: float, high: float, margin: float, integer: bool) -> tupl
         upper = round(math.ceil((high + padding) / step) * step, digits)
         if low >= 0:
             lower = max(lower, 0.0)
-    if integer:
-        return int(lower), int(upper)
-    return float(lower), float(upper)
+    number = int if integer else float
+    return number(lower), number(upper)
 
 
-def not_null_kwargs(series: pd.Series) -> dict[str, Any]:
-    """No nulls if the data has none; otherwise at least the observed share of values (rounded
-    down to a percent), so the suite passes on the data it was built from."""
-    nulls = int(series.isna().sum())
-    if not nulls:
-        return {"column": series.name}
-    return {"column": series.name, "mostly": math.floor(100 * (1 - nulls / len(series))) / 100}
+def share_floor(share: float) -> float:
+    """A share rounded down to a percent: a `mostly` the data it was computed on still meets."""
+    return math.floor(100 * share) / 100
 
 
 def unique_share(repeated: pd.Series, duplicates: float) -> float:
-    """The `mostly` of a uniqueness expectation: 1 - `duplicates`, or the share of values that are
-    unique (`repeated` marks every copy, rounded down to a percent) when the data has more."""
+    """1 - `duplicates`, or the share of unique values (`repeated` marks every copy) if lower."""
     unique = 1 - float(repeated.mean()) if len(repeated) else 1.0
-    return min(round(1 - duplicates, 4), math.floor(100 * unique) / 100)
+    return min(round(1 - duplicates, 4), share_floor(unique))
 
 
-def unique_rows_kwargs(frame: pd.DataFrame, duplicates: float) -> dict[str, Any]:
-    """Every column together unique in at least the share `unique_share` gives."""
-    mostly = unique_share(frame.duplicated(keep=False), duplicates)
-    return {"column_list": [str(name) for name in frame.columns], "mostly": mostly}
+def expectation(kind: str, **kwargs: Any) -> dict[str, Any]:
+    return {"type": f"expect_{kind}", "kwargs": kwargs}
 
 
-def text_expectations(series: pd.Series, margin: float, duplicates: float) -> list[dict[str, Any]]:
-    """A text column's: lengths from 1 (when no text is empty) to the longest seen plus the
-    margin; no blank texts (or at most the observed share); few repeated texts, by the rule of
-    repeated rows (the same text under two labels is a repeat that the row rule misses)."""
-    texts = series.dropna().astype(str)
-    name = series.name
-    blank = texts.str.contains(BLANK_PATTERN)
-    no_blanks: dict[str, Any] = {"column": name, "regex": BLANK_PATTERN}
-    if blank.any():
-        no_blanks["mostly"] = math.floor(100 * (1 - blank.mean())) / 100
-    lengths = {
-        "column": name,
-        "min_value": 0 if (texts.str.len() == 0).any() else 1,
-        "max_value": math.ceil(int(texts.str.len().max()) * (1 + margin)),
-    }
-    unique = {"column": name, "mostly": unique_share(texts.duplicated(keep=False), duplicates)}
-    return [
-        {"type": "expect_column_value_lengths_to_be_between", "kwargs": lengths},
-        {"type": "expect_column_values_to_not_match_regex", "kwargs": no_blanks},
-        {"type": "expect_column_values_to_be_unique", "kwargs": unique},
-    ]
-
-
-def is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def expectations_for(
-    frame: pd.DataFrame,
-    target: str,
-    kinds: Mapping[str, str],
-    margin: float,
-    duplicates: float = DEFAULT_DUPLICATES,
+def column_expectations(
+    series: pd.Series, kind: str, margin: float, duplicates: float
 ) -> list[dict[str, Any]]:
-    """The expectations (GE's native format) that `frame` meets, table first, then by column
-    (of the kind `kinds` gives it, numeric when not given)."""
-    rows = len(frame)
-    expectations: list[dict[str, Any]] = [
-        {
-            "type": "expect_table_columns_to_match_ordered_list",
-            "kwargs": {"column_list": [str(name) for name in frame.columns]},
-        },
-        # Half to double the reference size: wide enough for a new export of the same source,
-        # narrow enough to catch a truncated file or one appended twice.
-        {
-            "type": "expect_table_row_count_to_be_between",
-            "kwargs": {"min_value": max(1, rows // 2), "max_value": 2 * rows},
-        },
-        # Rows repeated whole: one export appended to another, a join that multiplies rows.
-        {
-            "type": "expect_compound_columns_to_be_unique",
-            "kwargs": unique_rows_kwargs(frame, duplicates),
-        },
-    ]
-    for name in frame.columns:
-        series = frame[name]
-        expectations.append(
-            {"type": "expect_column_values_to_not_be_null", "kwargs": not_null_kwargs(series)}
+    """No nulls (or at most the observed share), then the checks of the column's kind."""
+    name, values, nulls = series.name, series.dropna(), int(series.isna().sum())
+    mostly = {"mostly": share_floor(1 - nulls / len(series))} if nulls else {}
+    found = [expectation("column_values_to_not_be_null", column=name, **mostly)]
+    if kind in ("label", "category"):
+        value_set = sorted(values.unique().tolist(), key=str)
+        found.append(expectation("column_values_to_be_in_set", column=name, value_set=value_set))
+    elif kind == "text" and len(values):
+        # The same text under two labels is a repeat that the rule of whole rows misses.
+        texts = values.astype(str)
+        lengths = texts.str.len()
+        blank = texts.str.contains(BLANK_PATTERN)
+        blanks = {"mostly": share_floor(1 - blank.mean())} if blank.any() else {}
+        found += [
+            expectation(
+                "column_value_lengths_to_be_between",
+                column=name,
+                min_value=0 if (lengths == 0).any() else 1,
+                max_value=math.ceil(int(lengths.max()) * (1 + margin)),
+            ),
+            expectation(
+                "column_values_to_not_match_regex", column=name, regex=BLANK_PATTERN, **blanks
+            ),
+            expectation(
+                "column_values_to_be_unique",
+                column=name,
+                mostly=unique_share(texts.duplicated(keep=False), duplicates),
+            ),
+        ]
+    elif (
+        kind == "numeric" and len(values) and is_numeric_dtype(series) and not is_bool_dtype(series)
+    ):
+        low, high = widened_range(
+            float(values.min()), float(values.max()), margin, is_integer_dtype(series)
         )
-        kind = kinds.get(name, "numeric")
-        if name == target or kind == "category":
-            values = sorted(series.dropna().unique().tolist(), key=str)
-            expectations.append(
-                {
-                    "type": "expect_column_values_to_be_in_set",
-                    "kwargs": {"column": name, "value_set": values},
-                }
-            )
-        elif kind == "text" and series.notna().any():
-            expectations += text_expectations(series, margin, duplicates)
-        elif kind == "numeric" and is_numeric(series) and series.notna().any():
-            # Not a type check: on a column read as text, GE's type check fails every value.
-            expectations.append(
-                {
-                    "type": "expect_column_values_to_match_regex",
-                    "kwargs": {"column": name, "regex": NUMBER_PATTERN},
-                }
-            )
-            low, high = widened_range(
-                float(series.min()),
-                float(series.max()),
-                margin,
-                integer=pd.api.types.is_integer_dtype(series),
-            )
-            expectations.append(
-                {
-                    "type": "expect_column_values_to_be_between",
-                    "kwargs": {"column": name, "min_value": low, "max_value": high},
-                }
-            )
-        # ---- TEAM: expectations for your own columns (a pattern, a date format). ----
-    return expectations
+        found += [
+            expectation("column_values_to_match_regex", column=name, regex=NUMBER_PATTERN),
+            expectation("column_values_to_be_between", column=name, min_value=low, max_value=high),
+        ]
+    # ---- TEAM: expectations for your own columns (a pattern, a date format). ----
+    return found
 
 
 def suite_document(
@@ -193,25 +129,32 @@ def suite_document(
     source: str,
     duplicates: float = DEFAULT_DUPLICATES,
 ) -> dict[str, Any]:
-    """A complete suite in GE's native format, without ids so that the same data gives the same
-    file."""
+    """A suite that `frame` meets, in GE's native format, without ids (same data, same file)."""
     if target not in frame.columns:
         raise SuiteError(f"the label column {target!r} (data.target) is not in {source}")
     if margin < 0:
         raise SuiteError(f"the margin must be 0 or more, not {margin}")
     if not 0 <= duplicates < 1:
         raise SuiteError(f"the share of duplicated rows must be at least 0, below 1: {duplicates}")
+    columns, rows = [str(name) for name in frame.columns], len(frame)
+    repeated = unique_share(frame.duplicated(keep=False), duplicates)
+    expectations = [
+        expectation("table_columns_to_match_ordered_list", column_list=columns),
+        # Wide enough for a new export of the same source, narrow enough for a truncated file.
+        expectation(
+            "table_row_count_to_be_between", min_value=max(1, rows // 2), max_value=2 * rows
+        ),
+        # Rows repeated whole: one export appended to another, a join that multiplies rows.
+        expectation("compound_columns_to_be_unique", column_list=columns, mostly=repeated),
+    ]
+    for name in frame.columns:
+        kind = "label" if name == target else kinds.get(name, "numeric")
+        expectations += column_expectations(frame[name], kind, margin, duplicates)
+    generated = {"data": source, "rows": rows, "margin": margin, "duplicates": duplicates}
     return {
-        "name": SUITE_NAME,
-        "expectations": expectations_for(frame, target, kinds, margin, duplicates),
-        "meta": {
-            "generated_from": {
-                "data": source,
-                "rows": len(frame),
-                "margin": margin,
-                "duplicates": duplicates,
-            }
-        },
+        "name": "raw_data",
+        "expectations": expectations,
+        "meta": {"generated_from": generated},
         "notes": "Written by the `suite` command from data the team trusts. Review it and edit it "
         "by hand as you learn what valid data looks like (see expectations/README.md).",
     }

@@ -1,17 +1,11 @@
 """Stage `validate`: check the raw data against the expectation suite before anything learns.
 
-It runs the Great Expectations (GE) suite expectations/raw_data.json on data/raw/dataset.csv and
-writes reports/validation/: summary.json, GE's own description of the result (the next stage
-depends on it), and data_docs/index.html, GE's Data Docs. A failed expectation prints one line
-naming the expectation, its column and the offending values, and stops the pipeline (exit status
-1), so a bad batch never reaches training or the served model. Data that meets the suite then goes
-through the leakage check (leakage.py): a column that predicts the target by itself stops the
-pipeline too, unless params.yaml's `data.allow_leaky_features` lists it.
-
-`python -m <package>.suite` writes a starting suite (see suite.py); the team edits it by hand.
-GE is imported inside this module's functions only, so the other stages do not pay its 5-10 s
-import time; that is also why everything that touches GE (reading the suite, running it,
-describing the result, Data Docs) is here, and the module is longer than most.
+Great Expectations (GE) runs expectations/raw_data.json on data/raw/dataset.csv and writes
+reports/validation/: summary.json (GE's description of the result) and data_docs/. A failed
+expectation prints one line naming it, its column and the offending values, and exits 1; so does
+a column that predicts the target alone (leakage.py) unless `data.allow_leaky_features` lists it.
+`python -m <package>.suite` writes a starting suite. GE is imported inside functions only (5-10 s),
+so the other stages do not pay for it.
 """
 
 from __future__ import annotations
@@ -39,14 +33,11 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
-SUMMARY_FILE = "summary.json"
-DATA_DOCS_DIR = "data_docs"
-# Top-level keys of GE's native suite format.
 SUITE_KEYS = {"name", "id", "expectations", "suite_parameters", "meta", "notes"}
 # How many distinct offending values a failure line shows (summary.json keeps GE's 20).
 SHOWN_VALUES = 5
-# Data Docs load jQuery, Bootstrap and Font Awesome from CDNs. Offline, the status icons would
-# vanish and every traceback would show; online, the CDN's rules come later and win.
+# Data Docs load icons and styles from CDNs: offline, these rules show each status as a word and
+# keep tracebacks folded (online, the CDN's rules come later and win).
 OFFLINE_STYLES = """\
 .fa-check-circle::before { content: "pass"; color: #1a7f37; }
 .fa-times::before { content: "FAIL"; color: #cf222e; }
@@ -55,20 +46,11 @@ OFFLINE_STYLES = """\
 """
 
 
-class ValidationInputError(PipelineError):
-    """The data or the suite cannot be read, so nothing can be validated."""
-
-
-class DataRejectedError(PipelineError):
-    """The data breaks at least one expectation of the suite."""
-
-
-def one_line(error: object) -> str:
-    return " ".join(str(error).split())
+class InvalidDataError(PipelineError):
+    """The data or the suite cannot be read, or the data breaks the suite."""
 
 
 def import_gx() -> Any:
-    """Import GE (5-10 s) for the function that needs it; config has already set its telemetry."""
     import great_expectations as gx
 
     # Every problem is reported here, in one line; GE's log lines would only repeat them.
@@ -76,45 +58,38 @@ def import_gx() -> Any:
     return gx
 
 
-# --- reading the inputs -----------------------------------------------------------------------
-
-
 def read_data(path: Path) -> pd.DataFrame:
-    """Read a CSV as it is, without type coercion; ValidationInputError says why it cannot."""
+    """Read a CSV as it is, without type coercion."""
     shown = display_path(path)
     try:
         frame = pd.read_csv(path, encoding="utf-8")
     except FileNotFoundError:
-        raise ValidationInputError(f"{shown} does not exist: run the data stage first") from None
+        raise InvalidDataError(f"{shown} does not exist: run the data stage first") from None
     except pd.errors.EmptyDataError:
-        raise ValidationInputError(f"{shown} is empty") from None
+        raise InvalidDataError(f"{shown} is empty") from None
     except (OSError, ValueError) as error:  # parser and encoding errors are ValueErrors
-        raise ValidationInputError(f"cannot read {shown} as CSV: {one_line(error)}") from None
+        raise InvalidDataError(f"cannot read {shown} as CSV: {error}") from None
     if frame.empty:
-        raise ValidationInputError(f"{shown} has a header but no rows")
+        raise InvalidDataError(f"{shown} has a header but no rows")
     return frame
 
 
 def read_suite(path: Path) -> ExpectationSuite:
-    """Load a suite file (GE's native JSON) and build every expectation in it."""
     shown = display_path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValidationInputError(
+        raise InvalidDataError(
             f"{shown} does not exist: write one with `python -m {__package__}.suite`"
         ) from None
     except (OSError, ValueError) as error:
-        raise ValidationInputError(f"{shown} is not valid JSON: {one_line(error)}") from None
+        raise InvalidDataError(f"{shown} is not valid JSON: {error}") from None
     return gx_suite(document, shown)
 
 
 def gx_suite(document: Any, source: str) -> ExpectationSuite:
-    """Build a GE suite from its native JSON document, refusing any expectation GE cannot build.
-
-    GE's ExpectationSuite logs and skips an expectation it cannot build; here a bad one is an
-    error, so a typo in the suite can never silently weaken the validation.
-    """
+    """Build a GE suite from its native JSON document, refusing any expectation GE cannot build
+    (GE itself logs and skips it, so a typo would silently weaken the validation)."""
     gx = import_gx()
     from great_expectations.exceptions import GreatExpectationsError
     from great_expectations.expectations.expectation_configuration import (
@@ -122,20 +97,22 @@ def gx_suite(document: Any, source: str) -> ExpectationSuite:
     )
 
     if not isinstance(document, dict) or not isinstance(document.get("expectations"), list):
-        raise ValidationInputError(f"{source} must be a JSON object with an `expectations` list")
+        raise InvalidDataError(f"{source} must be a JSON object with an `expectations` list")
     unknown = sorted(set(document) - SUITE_KEYS)
     if unknown:
-        raise ValidationInputError(f"{source} has unknown keys: {', '.join(unknown)}")
+        raise InvalidDataError(f"{source} has unknown keys: {', '.join(unknown)}")
     expectations = []
     for number, item in enumerate(document["expectations"], start=1):
-        label = item.get("type", "without a type") if isinstance(item, dict) else repr(item)
+        if not isinstance(item, dict):
+            raise InvalidDataError(
+                f"{source}: expectation #{number} ({item!r}) must be an object with `type`"
+            )
         try:
-            if not isinstance(item, dict):
-                raise TypeError("an expectation must be an object with `type` and `kwargs`")
             expectations.append(ExpectationConfiguration(**item).to_domain_obj())
         except (GreatExpectationsError, TypeError, ValueError) as error:
-            raise ValidationInputError(
-                f"{source}: expectation #{number} ({label}) is invalid: {problem(error)}"
+            raise InvalidDataError(
+                f"{source}: expectation #{number} ({item.get('type', 'without a type')}) is "
+                f"invalid: {problem(error)}"
             ) from None
     try:
         return gx.ExpectationSuite(
@@ -146,20 +123,17 @@ def gx_suite(document: Any, source: str) -> ExpectationSuite:
             notes=document.get("notes"),
         )
     except (GreatExpectationsError, TypeError, ValueError) as error:
-        raise ValidationInputError(f"{source} is invalid: {problem(error)}") from None
+        raise InvalidDataError(f"{source} is invalid: {problem(error)}") from None
 
 
 def problem(error: Exception) -> str:
-    """One line for an error GE raised on an expectation: pydantic's field errors, or the text."""
-    errors = getattr(error, "errors", None)  # GE's expectations are pydantic (v1) models
-    if callable(errors):
-        return "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in errors()
-        ).replace("__root__: ", "")
-    return one_line(error)
-
-
-# --- running the suite ------------------------------------------------------------------------
+    """One line for an error GE raised: pydantic's field errors (GE's expectations are pydantic
+    v1 models), or the text."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return str(error)
+    problems = [f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in errors()]
+    return "; ".join(problems).replace("__root__: ", "")
 
 
 def run_suite(
@@ -192,64 +166,47 @@ def run_suite(
 
 
 def describe(result: ExpectationSuiteValidationResult) -> dict[str, Any]:
-    """GE's own description of the result (`describe_dict()`), with every error message kept.
-
-    GE's description keeps an expectation's error only when it is reported at the top level of
-    its exception info; most are reported per metric (a missing column, a range check on text),
-    and their entry would say `success: false` with no reason. Each error here becomes GE's
-    top-level shape, without the traceback (it holds this machine's paths).
-    """
+    """GE's `describe_dict()`, keeping the error message of each expectation: GE keeps only those
+    at the top level of its exception info, not those per metric (a missing column, a range check
+    on text). No traceback: it holds this machine's paths."""
     description = result.describe_dict()
     for entry, item in zip(description["expectations"], result.results, strict=True):
-        message = error_message(item.exception_info)
+        info = item.exception_info if isinstance(item.exception_info, dict) else {}
+        infos = [info] if "raised_exception" in info else info.values()
+        raised = [one for one in infos if isinstance(one, dict) and one.get("raised_exception")]
         entry.pop("exception_info", None)
-        if message:
-            entry["exception_info"] = {"raised_exception": True, "exception_message": message}
+        if raised:
+            text = raised[0].get("exception_message") or "the check raised an error"
+            message = " ".join(str(text).split())
+            entry["exception_info"] = {
+                "raised_exception": True,
+                "exception_message": message.removeprefix("Error: "),
+            }
     return description
 
 
-def error_message(exception_info: Any) -> str | None:
-    """The first error message in GE's exception info, flat or keyed by metric."""
-    if not isinstance(exception_info, dict):
-        return None
-    infos = [exception_info] if "raised_exception" in exception_info else exception_info.values()
-    for info in infos:
-        if isinstance(info, dict) and info.get("raised_exception"):
-            message = one_line(info.get("exception_message") or "the check raised an error")
-            return message.removeprefix("Error: ")
-    return None
-
-
-# --- reporting --------------------------------------------------------------------------------
-
-
-def failure_lines(description: dict[str, Any]) -> list[str]:
-    """One line per failed expectation: the expectation, its column and what was wrong."""
-    return [
-        f"{entry['expectation_type']} on {where(entry['kwargs'])}: {what_failed(entry)}"
-        for entry in description["expectations"]
-        if not entry["success"]
-    ]
-
-
-def where(kwargs: dict[str, Any]) -> str:
-    if "column" in kwargs:
-        return f"column {kwargs['column']}"
-    if "column_A" in kwargs:  # column-pair expectations
-        return f"columns {kwargs['column_A']}, {kwargs['column_B']}"
-    return "the table"
-
-
-def what_failed(entry: dict[str, Any]) -> str:
-    """The offending values of a column expectation, or what GE observed for the others."""
+def failure_line(entry: dict[str, Any]) -> str:
+    """The expectation, its column and what was wrong: the offending values of a column
+    expectation, or what GE observed for the others."""
     result, kwargs = entry.get("result") or {}, entry["kwargs"]
+    if "column" in kwargs:
+        where = f"column {kwargs['column']}"
+    elif "column_A" in kwargs:  # column-pair expectations
+        where = f"columns {kwargs['column_A']}, {kwargs['column_B']}"
+    else:
+        where = "the table"
+    return f"{entry['expectation_type']} on {where}: {what_failed(entry, result, kwargs)}"
+
+
+def what_failed(entry: dict[str, Any], result: dict[str, Any], kwargs: dict[str, Any]) -> str:
     if "exception_info" in entry:
         return f"could not be checked: {entry['exception_info']['exception_message']}"
     rows = [str(row) for row in result.get("partial_unexpected_index_list") or []]
     at = f" (row{'s' if len(rows) > 1 else ''} {shortened(rows)})" if rows else ""
+    total = result.get("element_count")
     if "unexpected_count" in result and "column_list" in kwargs:  # a check of whole rows
-        count, total = result["unexpected_count"], result.get("element_count") or 1
-        share = f"{100 * count / total:.0f}%"
+        count = result["unexpected_count"]
+        share = f"{100 * count / (total or 1):.0f}%"
         if "mostly" in kwargs:
             share += f", at most {100 * (1 - kwargs['mostly']):.0f}% allowed"
         return f"{count} of {total} rows unexpected ({share}){at}"
@@ -257,30 +214,23 @@ def what_failed(entry: dict[str, Any]) -> str:
         counted = result.get("partial_unexpected_counts") or []
         values = [item["value"] for item in counted] or result.get("partial_unexpected_list", [])
         shown = shortened(list(dict.fromkeys(json.dumps(value) for value in values)))  # one null
-        total = result.get("element_count")
         return f"{result['unexpected_count']} of {total} values unexpected: {shown}{at}"
-    observed = result.get("observed_value")
-    if isinstance(observed, list) and isinstance(kwargs.get("column_list"), list):
-        expected = kwargs["column_list"]
-        differences = [
-            f"{label} {', '.join(map(str, names))}"
-            for label, names in (
-                ("missing", [name for name in expected if name not in observed]),
-                ("unexpected", [name for name in observed if name not in expected]),
-            )
-            if names
-        ]
+    observed, expected = result.get("observed_value"), kwargs.get("column_list")
+    if isinstance(observed, list) and isinstance(expected, list):
+        missing = [str(name) for name in expected if name not in observed]
+        extra = [str(name) for name in observed if name not in expected]
+        differences = [f"missing {', '.join(missing)}"] if missing else []
+        differences += [f"unexpected {', '.join(extra)}"] if extra else []
         return "; ".join(differences) or "the columns are in another order"
     return f"observed {json.dumps(observed)}"
 
 
 def shortened(items: list[str]) -> str:
-    more = ", ..." if len(items) > SHOWN_VALUES else ""
-    return ", ".join(items[:SHOWN_VALUES]) + more
+    return ", ".join(items[:SHOWN_VALUES]) + (", ..." if len(items) > SHOWN_VALUES else "")
 
 
 def build_data_docs(context: AbstractDataContext, folder: Path) -> Path:
-    """Render GE's Data Docs for the context's one result into `folder`; return that result's
+    """Render GE's Data Docs of the context's one result into `folder`; return that result's
     page (index.html lists it, but only with network access: see expectations/README.md)."""
     if folder.exists():
         shutil.rmtree(folder)  # only this run's result: stale pages would mislead
@@ -314,8 +264,7 @@ def main(
     report_dir: Path = VALIDATION_DIR,
     params_file: Path = PARAMS_FILE,
 ) -> None:
-    """Validate the data against the suite and write the reports, then check it for leakage;
-    exit 1 if an expectation fails or a column predicts the target alone."""
+    """Validate the data against the suite and write the reports, then check it for leakage."""
     typer.echo(
         "validate: Great Expectations checks the raw data, then each column alone against the "
         "target (about 10 s, mostly the import of Great Expectations)"
@@ -323,25 +272,25 @@ def main(
     with reported("validate"):
         data = load_params(params_file).data
         frame = read_data(input_path)
-        suite = read_suite(suite_path)
-        context, result = run_suite(frame, suite)
+        context, result = run_suite(frame, read_suite(suite_path))
         description = describe(result)
         report_dir.mkdir(parents=True, exist_ok=True)
-        summary = report_dir / SUMMARY_FILE
+        summary = report_dir / "summary.json"
         summary.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
-        page = display_path(build_data_docs(context, report_dir / DATA_DOCS_DIR))
+        page = display_path(build_data_docs(context, report_dir / "data_docs"))
         statistics = description["statistics"]
-        evaluated = statistics["evaluated_expectations"]
+        evaluated, shown = statistics["evaluated_expectations"], display_path(input_path)
         if not description["success"]:
-            for line in failure_lines(description):
-                typer.echo(f"validate: {line}", err=True)
-            raise DataRejectedError(
+            for entry in description["expectations"]:
+                if not entry["success"]:
+                    typer.echo(f"validate: {failure_line(entry)}", err=True)
+            raise InvalidDataError(
                 f"{statistics['unsuccessful_expectations']} of {evaluated} expectations failed "
-                f"on {display_path(input_path)}; details in {display_path(summary)} and {page}"
+                f"on {shown}; details in {display_path(summary)} and {page}"
             )
         typer.echo(
-            f"validate: {evaluated} of {evaluated} expectations met on {display_path(input_path)} "
-            f"({len(frame)} rows); Data Docs page: {page}"
+            f"validate: {evaluated} of {evaluated} expectations met on {shown} ({len(frame)} "
+            f"rows); Data Docs page: {page}"
         )
         typer.echo(f"validate: {leakage.check(frame, data)}")
 
