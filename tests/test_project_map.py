@@ -101,3 +101,24 @@ def test_every_long_module_says_why(rendered):
             f"{path.relative_to(package)} has {len(text.splitlines())} lines: say why at the end "
             'of its docstring ("The module is longer than most because ..."), or split it'
         )
+
+
+# Issue 21 asks for at most 4,500 lines; trimming without dropping behaviour reached 5,503 in the
+# default render (docs/contributing.md says what the rest is). This ceiling keeps it from growing.
+PACKAGE_BUDGET = 5_550
+
+
+def test_the_default_package_stays_within_its_line_budget(rendered):
+    package = package_of(rendered("default"))
+    sizes = {
+        path.relative_to(package).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for path in package.rglob("*.py")
+    }
+    total = sum(sizes.values())
+    largest = ", ".join(
+        f"{name} {lines}" for name, lines in sorted(sizes.items(), key=lambda item: -item[1])[:5]
+    )
+    assert total <= PACKAGE_BUDGET, (
+        f"the generated package has {total} lines, over its budget of {PACKAGE_BUDGET}: "
+        f"make room before adding (largest: {largest})"
+    )
