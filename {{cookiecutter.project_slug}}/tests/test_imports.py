@@ -53,6 +53,40 @@ STAGES = {
     )
 }
 
+# docs/architecture.md's layers, bottom up: a module imports from its own layer and those before
+# it. A module in `api/` or `monitoring/` is in the service or monitoring layer unless named here.
+LAYERS = {
+    "ground": {"", "config", "params", "errors"},
+    "contracts": {"bundle", "inference", "modeling.candidate", "api.schemas", "monitoring.summary"},
+    "shared": {
+        "builtin_data",
+        "tracking",
+        "leakage",
+        "modeling",
+        "modeling.splits",
+        "modeling.scoring",
+        "modeling.registry",
+    },
+    "stages": {module.removeprefix(f"{PACKAGE}.") for module in STAGES},
+    "commands": {"suite", "data_new", "modeling.fetch"},
+    "service": set(),
+    "monitoring": set(),
+}
+# The one exception the map names: the service's main.py assembles the monitoring parts (PARTS).
+UPWARD = {("api.main", f"monitoring{part}") for part in ("", ".metrics", ".prediction_log")}
+
+
+def layer_of(module: str) -> int:
+    """The position in LAYERS of a package module (named without the package)."""
+    order = list(LAYERS)
+    for name, members in LAYERS.items():
+        if module in members:
+            return order.index(name)
+    folder = module.split(".")[0]
+    if folder in ("api", "monitoring"):
+        return order.index("service" if folder == "api" else "monitoring")
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to docs/architecture.md")
+
 
 def module_file(module: str):
     path = PROJ_ROOT.joinpath(*module.split("."))
@@ -116,3 +150,20 @@ def test_the_package_holds_no_template_syntax_and_imports_itself_relatively():
             if node.module.split(".")[0] == PACKAGE
         ]
         assert not absolute, f"{path.name} imports {absolute} by name; use a relative import"
+
+
+def test_every_module_imports_only_its_own_layer_and_those_below():
+    root = PROJ_ROOT / PACKAGE
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        for imported in sorted(package_imports(f"{PACKAGE}.{name}" if name else PACKAGE)):
+            target = imported.removeprefix(PACKAGE).removeprefix(".")
+            if layer_of(target) > layer_of(name) and (name, target) not in UPWARD:
+                layers = list(LAYERS)
+                upward.append(
+                    f"{name or PACKAGE} ({layers[layer_of(name)]}) imports {target} "
+                    f"({layers[layer_of(target)]})"
+                )
+    assert not upward, f"imports up the layers (move the shared code down): {upward}"
