@@ -135,6 +135,17 @@ def test_the_stage_fills_metrics_emissions_parameters_and_data(stage):
     assert "`" + "d" * 64 + "`" in read_block(data.text, "summary")
 
 
+def test_both_cards_name_one_task_and_the_model_index_uses_it(stage):
+    model = ModelCard(MODEL_CARD.read_text(encoding="utf-8")).data
+    dataset = DatasetCard(DATASET_CARD.read_text(encoding="utf-8")).data
+    assert model.pipeline_tag in dataset.task_categories
+    path = stage.root / "model-card.md"  # a team changes its task in the card's front matter
+    path.write_text(path.read_text().replace(model.pipeline_tag, "image-classification"))
+    stage()
+    filled = ModelCard(path.read_text()).data.eval_results
+    assert {result.task_type for result in filled} == {"image-classification"}
+
+
 def test_the_dataset_card_gives_each_column_its_kind(tmp_path):
     card = DatasetCard(DATASET_CARD.read_text(encoding="utf-8"))
     dataset = {"source": "csv", "sha256": "d" * 64, "rows": 10, "columns": ["x", "site", "id", "y"]}

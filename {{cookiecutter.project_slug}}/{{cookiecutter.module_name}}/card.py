@@ -37,7 +37,8 @@ from .params import DataParams, Params, load_params
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
-TASK = "tabular-classification"
+# The model-index task is the card's own pipeline_tag (set by the project's task), else this.
+DEFAULT_TASK = "tabular-classification"
 # Hugging Face's dataset size buckets, by upper bound.
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")]
 SIZE_CATEGORIES += [(1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]
@@ -182,7 +183,7 @@ def fill_model_card(
     card.data.model_name = metadata.identity.registered_model
     card.data.eval_results = [
         EvalResult(
-            task_type=TASK,
+            task_type=card.data.pipeline_tag or DEFAULT_TASK,
             dataset_type="local",
             dataset_name="held-out test split of data/raw/dataset.csv",
             dataset_split="test",
