@@ -60,7 +60,7 @@ OPTIONAL_PARTS = {
     ],
 }
 # The tasks but the first: a file `<name>.<task>.<ext>` is that task's version of `<name>.<ext>`.
-TASK_VARIANTS = ("text",)
+TASK_VARIANTS = ("text", "image")
 REMOTE_TEMPLATE_PREFIXES = ("https://", "http://", "git@", "ssh://", "git+", "file://")
 ABBREVIATIONS = {
     "gh:": "https://github.com/{}.git",

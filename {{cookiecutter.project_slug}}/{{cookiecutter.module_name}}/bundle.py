@@ -27,8 +27,8 @@ METADATA_FILE = "metadata.json"
 # Bumped when metadata.json changes in a way its readers must know about.
 FORMAT_VERSION = 3
 # The kinds of feature, in the order a bundle lists its features (see `onnx_inputs`).
-Kind = Literal["numeric", "category", "text"]
-KINDS: tuple[Kind, ...] = ("numeric", "category", "text")
+Kind = Literal["numeric", "category", "text", "image"]
+KINDS: tuple[Kind, ...] = ("numeric", "category", "text", "image")
 
 
 class BundleError(PipelineError):
@@ -77,7 +77,25 @@ class TextFeature(BaseModel):
     max_length: int = Field(ge=0, description="Longest text seen in training, in characters")
 
 
-Feature = Annotated[NumericFeature | CategoryFeature | TextFeature, Field(discriminator="kind")]
+class ImageFeature(BaseModel):
+    """A picture, which the model reads resized to `width` x `height` in `mode` (L grey, RGB
+    colour), its pixels scaled to 0..1 row by row (images.py). An image project's one feature."""
+
+    kind: Literal["image"] = "image"
+    name: str
+    width: int = Field(ge=1, le=1024)
+    height: int = Field(ge=1, le=1024)
+    mode: Literal["L", "RGB"]
+
+    @property
+    def size(self) -> int:
+        """How many values the model reads: width x height x channels."""
+        return self.width * self.height * (1 if self.mode == "L" else 3)
+
+
+Feature = Annotated[
+    NumericFeature | CategoryFeature | TextFeature | ImageFeature, Field(discriminator="kind")
+]
 
 
 def collapsed(text: str) -> str:
@@ -94,19 +112,20 @@ class OnnxInput:
     dtype: Literal["float32", "string"]
     features: tuple[str, ...]
     kind: Kind
+    width: int  # values per row: one per feature, an image's pixel values
 
 
 def onnx_inputs(features: Sequence[Feature]) -> list[OnnxInput]:
     """The ONNX model's inputs for `features` (in kind order): the numeric ones together in a
     float32 tensor `numeric` [rows, n], then a string tensor `<kind>_<name>` [rows, 1] for each
-    category or text feature."""
+    category or text feature, or a float32 tensor `image_<name>` [rows, size] for an image."""
     numeric = tuple(f.name for f in features if f.kind == "numeric")
-    inputs = [OnnxInput("numeric", "float32", numeric, "numeric")] if numeric else []
-    inputs += [
-        OnnxInput(f"{f.kind}_{f.name}", "string", (f.name,), f.kind)
-        for f in features
-        if f.kind != "numeric"
-    ]
+    inputs = [OnnxInput("numeric", "float32", numeric, "numeric", len(numeric))] if numeric else []
+    for f in features:
+        if isinstance(f, ImageFeature):
+            inputs.append(OnnxInput(f"image_{f.name}", "float32", (f.name,), "image", f.size))
+        elif f.kind != "numeric":
+            inputs.append(OnnxInput(f"{f.kind}_{f.name}", "string", (f.name,), f.kind, 1))
     return inputs
 
 
@@ -151,7 +170,9 @@ class BundleMetadata(BaseModel):
             raise ValueError("feature names are not unique")
         kinds = [KINDS.index(feature.kind) for feature in self.features]
         if kinds != sorted(kinds):
-            raise ValueError("features are not in kind order (numeric, category, text)")
+            raise ValueError("features are not in kind order (numeric, category, text, image)")
+        if self.image_feature is not None and len(self.features) > 1:
+            raise ValueError("an image model reads its image only: it has one feature")
         if self.positive_label is not None and self.positive_label not in self.classes:
             raise ValueError(f"positive_label {self.positive_label!r} is not in {self.classes}")
         return self
@@ -163,6 +184,10 @@ class BundleMetadata(BaseModel):
     @property
     def numeric_features(self) -> list[NumericFeature]:
         return [feature for feature in self.features if isinstance(feature, NumericFeature)]
+
+    @property
+    def image_feature(self) -> ImageFeature | None:
+        return next((f for f in self.features if isinstance(f, ImageFeature)), None)
 
     @property
     def onnx_inputs(self) -> list[OnnxInput]:

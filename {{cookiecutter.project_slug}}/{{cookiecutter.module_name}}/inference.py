@@ -2,8 +2,9 @@
 
 `export` checks a new ONNX model against scikit-learn with it, `promote` scores bundles with it,
 and the prediction service and the drift job run the model with it. A row is a record's values in
-the bundle's feature order (numbers, then strings: see `bundle.onnx_inputs`); the answer is the
-labels and the class probabilities, in the bundle's class order. Needs numpy and onnxruntime only.
+the bundle's feature order (numbers, then strings: see `bundle.onnx_inputs`; an image model's row
+holds one value, the image's pixels as images.py gives them); the answer is the labels and the
+class probabilities, in the bundle's class order. Needs numpy and onnxruntime only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .bundle import (
     BundleError,
     BundleMetadata,
     CategoryFeature,
+    ImageFeature,
     NumericFeature,
     OnnxInput,
     OnnxSignature,
@@ -48,7 +50,8 @@ class OnnxModel:
         except Exception as error:  # ONNX Runtime raises its own exception types
             raise BundleError(f"ONNX Runtime cannot load the model: {error}") from None
         self.outputs = [signature.label_output, signature.probabilities_output]
-        numeric = [i for i in inputs if i.dtype == "float32"]
+        self.image_name = next((i.name for i in inputs if i.kind == "image"), None)
+        numeric = [i for i in inputs if i.kind == "numeric"]
         self.numeric_name = numeric[0].name if numeric else None
         self.numeric_count = len(numeric[0].features) if numeric else 0
         # Each string input, with the position of its feature in a row and whether it is a text.
@@ -58,7 +61,10 @@ class OnnxModel:
         ]
 
     def feeds(self, rows: Sequence[Row]) -> dict[str, np.ndarray]:
-        """The input tensors of `rows`: numeric values as float32, strings as [rows, 1]."""
+        """The input tensors of `rows`: numeric values as float32, strings as [rows, 1], an
+        image's pixels as float32 [rows, size]."""
+        if self.image_name is not None:  # an image model's rows hold the image alone
+            return {self.image_name: np.stack([row[0] for row in rows]).astype(np.float32)}
         if not self.strings:  # numbers only: the whole row is the numeric tensor
             return {self.numeric_name: np.asarray(rows, dtype=np.float32)}  # type: ignore[dict-item]
         feeds: dict[str, np.ndarray] = {}
@@ -85,7 +91,7 @@ def load(folder: Path, threads: int = 1) -> tuple[BundleMetadata, OnnxModel]:
     expected = metadata.onnx_inputs
     model = OnnxModel((folder / MODEL_FILE).read_bytes(), metadata.onnx, expected, threads)
     takes = {node.name: node.shape[-1] for node in model.session.get_inputs()}
-    gives = {item.name: len(item.features) for item in expected}
+    gives = {item.name: item.width for item in expected}
     if takes != gives:
         raise BundleError(
             f"{folder}: the model takes the inputs (and widths) {takes}, the metadata's features "
@@ -107,10 +113,12 @@ def load(folder: Path, threads: int = 1) -> tuple[BundleMetadata, OnnxModel]:
 
 def sample_row(metadata: BundleMetadata) -> list[Any]:
     """One row: the middle of each numeric feature's training range, each category's first
-    value, an empty text."""
+    value, an empty text, a black image."""
     row: list[Any] = []
     for feature in metadata.features:
-        if isinstance(feature, NumericFeature):
+        if isinstance(feature, ImageFeature):
+            row.append(np.zeros(feature.size, dtype=np.float32))
+        elif isinstance(feature, NumericFeature):
             row.append((feature.min + feature.max) / 2)
         elif isinstance(feature, CategoryFeature):
             row.append(feature.categories[0])

@@ -27,7 +27,7 @@ Metric = Literal[
 ]  # fmt: skip
 POSITIVE_METRICS = ("positive_precision", "positive_recall", "positive_f1")
 # What a column of the data is to the model; `ignore` keeps it out of the model (an id, a name).
-ColumnKind = Literal["numeric", "category", "text", "ignore"]
+ColumnKind = Literal["numeric", "category", "text", "image", "ignore"]
 
 
 class ParamsError(PipelineError):
@@ -83,6 +83,14 @@ DriftMethod = Literal[
 ]  # fmt: skip
 
 
+class ImagesParams(Section):
+    """How the model reads an image column: resized to width x height, in grey (L) or colour."""
+
+    width: int = Field(ge=1, le=1024)
+    height: int = Field(ge=1, le=1024)
+    mode: Literal["L", "RGB"]
+
+
 class DriftParams(Section):
     window: int = Field(ge=1)
     min_rows: int = Field(ge=2)
@@ -99,6 +107,7 @@ class Params(Section):
     energy: EnergyParams
     mlflow: MlflowParams
     drift: DriftParams | None = None  # in params.yaml when the project has monitoring (M6)
+    images: ImagesParams | None = None  # in params.yaml when the data is pictures
 
     @model_validator(mode="after")
     def gate_fits_the_target(self) -> Params:
@@ -111,6 +120,14 @@ class Params(Section):
             )
         if self.data.target in self.data.columns:
             raise ValueError(f"data.columns lists the target {self.data.target!r}: remove it")
+        images = [name for name, kind in self.data.columns.items() if kind == "image"]
+        if images and self.images is None:
+            raise ValueError(f"data.columns has the image column {images[0]!r}: add `images:`")
+        others = [n for n, kind in self.data.columns.items() if kind not in ("image", "ignore")]
+        if len(images) > 1 or (images and others):
+            raise ValueError(
+                "an image model reads one image column: mark the others ignore in data.columns"
+            )
         return self
 
 
