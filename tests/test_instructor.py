@@ -166,10 +166,13 @@ def test_similar_flags_a_copied_file_and_never_template_code(course, tmp_path, c
     (a / "breast_cancer_diagnosis" / "outliers.py").write_text(OWN_CODE)
     copied = OWN_CODE.replace("clip_outliers", "winsorise").replace("outlier_share", "outside")
     (c / "breast_cancer_diagnosis" / "cleaning.py").write_text(copied)
-    (b / "breast_cancer_diagnosis" / "weights.py").write_text(OTHER_CODE)
+    # team-b renders other answers, its package another name.
+    b_package = json.loads((b / ".cruft.json").read_text())["context"]["cookiecutter"][
+        "module_name"
+    ]
+    (b / b_package / "weights.py").write_text(OTHER_CODE)
     # Two teams duplicate the template's training module: template code, never flagged.
-    for team in (a, b):
-        module = team / "breast_cancer_diagnosis"
+    for module in (a / "breast_cancer_diagnosis", b / b_package):
         shutil.copy(module / "modeling" / "train.py", module / "train_copy.py")
     for team in teams.values():
         commit_all(team, "Our code")

@@ -126,6 +126,8 @@ BASE_FILES = {
 }
 # Files that exist only when an option has a given value.
 OPTIONAL_FILES = {
+    # A task's own files (a `<name>.<task>.<ext>` with no plain `<name>.<ext>`).
+    ("task", "image"): {"{module}/images.py"},
     ("use_api", True): {
         "{module}/api/__init__.py",
         "{module}/api/main.py",
@@ -388,7 +390,8 @@ def rendered_path(project: Path, template_path: Path) -> Path:
 def test_each_task_renders_its_own_version_of_the_files_that_vary(rendered):
     """A template file `<name>.<task>.<ext>` is the `<task>` project's `<name>.<ext>`: the hook
     knows every task but the first (whose version is the plain file), and each task's project
-    gets its own version of every such file."""
+    gets its own version of every such file; a file only one task has is in that task's project
+    alone."""
     tasks = option_values("task")
     hook = (TEMPLATE_DIR / "hooks" / "post_gen_project.py").read_text(encoding="utf-8")
     [known] = re.findall(r"^TASK_VARIANTS = (.+)$", hook, flags=re.MULTILINE)
@@ -405,4 +408,12 @@ def test_each_task_renders_its_own_version_of_the_files_that_vary(rendered):
         stem, task, extension = variant.name.rsplit(".", 2)
         relative = variant.with_name(f"{stem}.{extension}").relative_to(template)
         own, plain = (rendered_path(projects[name], relative) for name in (task, tasks[0]))
-        assert own.read_text(encoding="utf-8") != plain.read_text(encoding="utf-8"), relative
+        if (template / relative).exists():
+            assert own.read_text(encoding="utf-8") != plain.read_text(encoding="utf-8"), relative
+        else:
+            having = [
+                name
+                for name, project in projects.items()
+                if rendered_path(project, relative).exists()
+            ]
+            assert having == [task], relative
