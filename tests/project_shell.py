@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,6 +151,10 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict[str
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
+    return send(request)
+
+
+def send(request: urllib.request.Request) -> tuple[int, dict[str, str], str]:
     try:
         with LOOPBACK.open(request, timeout=10) as response:
             headers = {key.lower(): value for key, value in response.headers.items()}
@@ -158,6 +163,28 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict[str
         return error.code, {}, error.read().decode()
     except OSError as error:
         return 0, {}, str(error)
+
+
+def upload(
+    url: str, field: str, files: list[tuple[str, bytes, str]]
+) -> tuple[int, dict[str, str], str]:
+    """Status, headers and text of a multipart POST of `files` (name, content, media type), each
+    under the form field `field`, to a loopback server; (0, {}, reason) when none answers."""
+    boundary = f"----project-shell-{uuid.uuid4().hex}"
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+        f"Content-Type: {media}\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+        for name, content, media in files
+    )
+    request = urllib.request.Request(
+        url,
+        data=parts + f"--{boundary}--\r\n".encode(),
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    return send(request)
 
 
 def promql(prometheus: str, expression: str) -> list[dict]:
@@ -276,6 +303,13 @@ def predict_a_test_row(root: Path, target: str) -> dict:
     features = json.loads(text)["features"]
     with (root / "data" / "processed" / "test.csv").open() as handle:
         row = next(csv.DictReader(handle))
+    if features[0]["kind"] == "image":  # an image model's one feature: upload the picture
+        picture = root / row[features[0]["name"]]
+        media = "image/png" if picture.suffix.lower() == ".png" else "image/jpeg"
+        files = [(picture.name, picture.read_bytes(), media)]
+        status, _headers, text = upload(f"{SERVICE_URL}/predict", features[0]["name"], files)
+        assert status == 200, text
+        return json.loads(text)
     record = {
         f["name"]: float(row[f["name"]]) if f["kind"] == "numeric" else row[f["name"]]
         for f in features

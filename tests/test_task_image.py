@@ -1,0 +1,115 @@
+"""Slow tier: the `image` task as a team uses it, from a render to a drift report.
+
+A render with `task=image` (and the Redis cache, the one combination the option matrix does not
+make) is installed (`make setup`), then runs on its built-in data (5,000 MNIST digits written as
+PNG files): `make pipeline` promotes a model that knows the ten digits, the shipped suite is what
+the suite command writes from that data, `make test-fast` and the service's slow tests (with a
+real Redis-protocol server) are green, `make serve` answers an uploaded PNG (and 415 for a text
+file, 422 for a damaged PNG), `make simulate-traffic` and `make drift` see the shifted pictures.
+Then a team's own pictures, a folder of coloured shapes in three classes (drawn at test time,
+PNG and JPEG, several sizes), go through `make data-new` and the same commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import OPTION_SETS, render, run
+from project_shell import (
+    SERVICE_URL,
+    make,
+    predict_a_test_row,
+    serving,
+    skipped_lines,
+    upload,
+    user_env,
+)
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "handwritten_digits"
+DIGITS = [str(digit) for digit in range(10)]
+# Reasons a test of the image project may skip: the facts of other kinds of data.
+SKIP_REASONS = ("no numeric", "breast-cancer", "ChatterBot")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, progress) -> tuple[Path, dict[str, str]]:
+    """A default render with the image task and the Redis cache, installed and committed."""
+    answers = {**OPTION_SETS["default"], "task": "image", "use_redis_cache": True}
+    env = user_env(answers["python_version"])
+    root = render(tmp_path_factory.mktemp("image-task"), answers)
+    assert root.name == "handwritten-digits"
+    progress("image task: render and make setup (about 1 min)")
+    run(["make", "setup"], root, env)
+    run(["git", "add", "--all"], root, env)
+    run(["git", "commit", "--quiet", "-m", "Set up"], root, env)
+    return root, env
+
+
+def classes_and_promotion(root: Path) -> tuple[list[str], dict]:
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    return sorted(metrics["per_class"]), json.loads(
+        (root / "reports" / "promotion.json").read_text()
+    )
+
+
+def tests_pass(root: Path, env: dict[str, str]) -> None:
+    """`make test-fast`, then the service's slow tests against a real Redis-protocol server."""
+    for command in (
+        ["make", "test-fast"],
+        [".venv/bin/pytest", "-m", "slow", "tests/api", "-q", "-rs", "-p", "no:cacheprovider"],
+    ):
+        tested = run(command, root, env).stdout
+        assert " passed" in tested and " failed" not in tested, tested[-3000:]
+        skipped = skipped_lines(tested)
+        assert all(any(reason in line for reason in SKIP_REASONS) for line in skipped), skipped
+
+
+def traffic_drifts(root: Path, env: dict[str, str], log: Path, classes: list[str]) -> None:
+    with serving(root, env, log):
+        answer = predict_a_test_row(root, "")
+        assert sorted(answer["probabilities"]) == classes and answer["label"] in classes
+        sent = run(["make", "simulate-traffic", "TRAFFIC_ARGS=--rate 0"], root, env)
+        assert "true labels added" in sent.stdout
+    drift = make(root, env, "drift")
+    assert "drift] Error 1" in drift.stderr, drift.stdout + drift.stderr
+    assert "THE DATA HAS DRIFTED" in drift.stdout
+    assert "Warning" not in drift.stdout + drift.stderr, drift.stderr
+    assert (root / "reports" / "drift" / "data_drift.html").stat().st_size > 0
+
+
+def test_built_in_digits_go_from_pipeline_to_drift(project, tmp_path, progress):
+    root, env = project
+    progress("image task, built-in digits: pipeline, suite, tests, serve, drift (~5 min)")
+    run(["make", "pipeline"], root, env)
+    classes, promotion = classes_and_promotion(root)
+    assert classes == DIGITS and promotion["promoted"]
+    assert promotion["candidate_metrics"]["accuracy"] >= 0.9
+    written = tmp_path / "raw_data.json"
+    run([".venv/bin/python", "-m", f"{PACKAGE}.suite", "--output-path", str(written)], root, env)
+    assert written.read_text() == (root / "expectations" / "raw_data.json").read_text()
+    tests_pass(root, env)
+
+    picture = next((root / "data" / "raw" / "images" / "7").glob("*.png"))
+    damaged = picture.read_bytes()[:60]
+    with serving(root, env, tmp_path / "serve.log"):
+        status, _headers, text = upload(
+            f"{SERVICE_URL}/predict", "image", [(picture.name, picture.read_bytes(), "image/png")]
+        )
+        assert status == 200, text
+        answer = json.loads(text)
+        assert sorted(answer["probabilities"]) == DIGITS and answer["label"] in DIGITS
+        assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
+        status, _headers, text = upload(
+            f"{SERVICE_URL}/predict", "image", [("note.txt", b"not a picture", "text/plain")]
+        )
+        assert status == 415, text
+        status, _headers, text = upload(
+            f"{SERVICE_URL}/predict", "image", [("cut.png", damaged, "image/png")]
+        )
+        assert status == 422, text
+    traffic_drifts(root, env, tmp_path / "traffic.log", DIGITS)
