@@ -5,21 +5,28 @@ make) is installed (`make setup`), then runs on its built-in data (5,000 MNIST d
 PNG files): `make pipeline` promotes a model that knows the ten digits, the shipped suite is what
 the suite command writes from that data, `make test-fast` and the service's slow tests (with a
 real Redis-protocol server) are green, `make serve` answers an uploaded PNG (and 415 for a text
-file, 422 for a damaged PNG), `make simulate-traffic` and `make drift` see the shifted pictures.
-Then a team's own pictures, a folder of coloured shapes in three classes (drawn at test time,
-PNG and JPEG, several sizes), go through `make data-new` and the same commands.
+file, 422 for a damaged PNG), `make simulate-traffic` and `make drift` see the shifted pictures,
+and its `make image` stays under 300 MB and answers an uploaded picture from a container. Then a
+team's own pictures, a folder of coloured shapes in three classes (drawn at test time, PNG and
+JPEG, several sizes), go through `make data-new` and the same commands.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conftest import OPTION_SETS, render, run
 from project_shell import (
     SERVICE_URL,
+    free_port,
+    http,
     make,
     predict_a_test_row,
     serving,
@@ -28,7 +35,12 @@ from project_shell import (
     user_env,
 )
 
+if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewrite its asserts
+    from docker_fixtures import DockerEngine
+
 pytestmark = pytest.mark.slow
+pytest_plugins = ["docker_fixtures"]
+IMAGE_LIMIT_MB = 300
 
 PACKAGE = "handwritten_digits"
 DIGITS = [str(digit) for digit in range(10)]
@@ -113,3 +125,37 @@ def test_built_in_digits_go_from_pipeline_to_drift(project, tmp_path, progress):
         )
         assert status == 422, text
     traffic_drifts(root, env, tmp_path / "traffic.log", DIGITS)
+
+
+def test_the_container_answers_an_uploaded_picture(project, docker_engine: DockerEngine):
+    """`make image` of the image project (Pillow and python-multipart beside the service) stays
+    under 300 MB on the local base, and the container answers an uploaded PNG."""
+    root, env = project
+    env = {**env, **docker_engine.variables}
+    env["PATH"] = os.pathsep.join(filter(None, [docker_engine.bin_dir, env["PATH"]]))
+    if not (root / "models" / "bundle" / "model.onnx").is_file():  # run alone, not after the above
+        run(["make", "pipeline"], root, env)
+    name = f"m5-image:{uuid.uuid4().hex[:8]}"
+    run(["make", "image", f"IMAGE={name}", f"BASE_IMAGE={docker_engine.base_image}"], root, env)
+    container = ""
+    try:
+        size = docker_engine.docker("image", "inspect", "--format", "{{.Size}}", name).stdout
+        assert int(size) / 1e6 <= IMAGE_LIMIT_MB, f"the image is {int(size) / 1e6:.0f} MB"
+        port = free_port()
+        container = docker_engine.docker(
+            "run", "--detach", "--rm", "--publish", f"127.0.0.1:{port}:8000", name
+        ).stdout.strip()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while http("GET", f"{url}/ready")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        picture = next((root / "data" / "raw" / "images" / "3").glob("*.png"))
+        status, _headers, text = upload(
+            f"{url}/predict", "image", [(picture.name, picture.read_bytes(), "image/png")]
+        )
+        assert status == 200, text + docker_engine.docker("logs", container, check=False).stderr
+        assert json.loads(text)["label"] in DIGITS
+    finally:
+        if container:
+            docker_engine.docker("stop", container, check=False)
+        docker_engine.docker("image", "rm", "--force", name, check=False)
