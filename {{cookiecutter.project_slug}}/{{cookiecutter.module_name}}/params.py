@@ -54,10 +54,11 @@ class FeaturesParams(Section):
 
 
 class TrainParams(Section):
-    model: Literal["random_forest", "logistic_regression"]
+    model: Literal["random_forest", "logistic_regression", "mlp"]
     n_estimators: int = Field(ge=1)
     max_depth: int | None = Field(ge=1)
     C: float = Field(gt=0)
+    hidden_layers: list[Annotated[int, Field(ge=1)]] = Field(default=[128], min_length=1)
     random_state: int
 
 

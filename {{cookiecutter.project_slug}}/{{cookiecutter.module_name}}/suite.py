@@ -3,7 +3,9 @@
 expectations/raw_data.json, which the `validate` stage checks, is written so that the given data
 meets it: the columns in order, half to double the rows, few duplicated rows, few nulls, and per
 column by its kind (`data.columns`; numeric when not listed): the label's and a category's values,
-a number's widened range, a text's lengths, no blank and few repeated texts. Review it, then edit
+a number's widened range, a text's lengths, no blank and few repeated texts; for a manifest of
+pictures (an `image` column), each picture listed once, readable, of a size and mode seen, few
+identical files (by sha256), and each label's share close to today's. Review it, then edit
 it by hand (running this again overwrites it). One expectation per line, so `git diff` shows each
 changed one as one line. No GE import: it only writes GE's native JSON.
 """
@@ -85,6 +87,8 @@ def column_expectations(
     if kind in ("label", "category"):
         value_set = sorted(values.unique().tolist(), key=str)
         found.append(expectation("column_values_to_be_in_set", column=name, value_set=value_set))
+    elif kind == "image":  # a picture's file, listed once
+        found.append(expectation("column_values_to_be_unique", column=name))
     elif kind == "text" and len(values):
         # The same text under two labels is a repeat that the rule of whole rows misses.
         texts = values.astype(str)
@@ -150,6 +154,8 @@ def suite_document(
     for name in frame.columns:
         kind = "label" if name == target else kinds.get(name, "numeric")
         expectations += column_expectations(frame[name], kind, margin, duplicates)
+    if "image" in kinds.values():
+        expectations += picture_expectations(frame, target, margin, duplicates)
     generated = {"data": source, "rows": rows, "margin": margin, "duplicates": duplicates}
     return {
         "name": "raw_data",
@@ -158,6 +164,46 @@ def suite_document(
         "notes": "Written by the `suite` command from data the team trusts. Review it and edit it "
         "by hand as you learn what valid data looks like (see expectations/README.md).",
     }
+
+
+# A class whose share moves this far (Kullback-Leibler divergence, in nats) from the one the suite
+# saw: a class lost or doubled by a bad export (10 balanced classes -> one gone: about 0.1).
+LABEL_SHARE_DIVERGENCE = 0.05
+
+
+def picture_expectations(
+    frame: pd.DataFrame, target: str, margin: float, duplicates: float
+) -> list[dict[str, Any]]:
+    """The manifest's checks of its pictures (images.describe's columns, builtin_data.manifest):
+    readable, sizes and modes seen, few identical files, the labels' shares."""
+    shares = frame[target].value_counts(normalize=True).sort_index()
+    found = [expectation("column_values_to_be_in_set", column="readable", value_set=[True])]
+    for name in ("width", "height"):
+        low, high = widened_range(
+            float(frame[name].min()), float(frame[name].max()), margin, integer=True
+        )
+        found.append(
+            expectation("column_values_to_be_between", column=name, min_value=low, max_value=high)
+        )
+    modes = sorted(frame["mode"].astype(str).unique())
+    found += [
+        expectation("column_values_to_be_in_set", column="mode", value_set=modes),
+        expectation(
+            "column_values_to_be_unique",
+            column="sha256",
+            mostly=unique_share(frame["sha256"].duplicated(keep=False), duplicates),
+        ),
+        expectation(
+            "column_kl_divergence_to_be_less_than",
+            column=target,
+            partition_object={
+                "values": shares.index.tolist(),
+                "weights": [round(float(share), 6) for share in shares],
+            },
+            threshold=LABEL_SHARE_DIVERGENCE,
+        ),
+    ]
+    return found
 
 
 def suite_text(document: dict[str, Any]) -> str:
