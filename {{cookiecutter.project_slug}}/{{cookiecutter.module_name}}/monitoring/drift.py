@@ -2,7 +2,9 @@
 
 Compares the `drift.window` most recent predictions of the prediction log (or a CSV of new data,
 `--current`) with the training split in an Evidently report run with its tests: a feature drifted
-when its test failed, the data when at least `drift.drift_share` of the features did. Writes to
+when its test failed, the data when at least `drift.drift_share` of the features did. For an
+image model, the pictures' measures are compared instead (pictures.py: size, brightness and
+contrast each, the thumbnails as one embedding), with up to 1,000 training pictures. Writes to
 reports/drift/: data_drift.html and .json; quality.html and .json when true labels are known (the
 ground-truth CSV of `make simulate-traffic`, or a target column in `--current`); and drift.json,
 which the service publishes (summary.py). Bad inputs stop it with one line before Evidently runs.
@@ -34,16 +36,18 @@ from ..config import (
     display_path,
 )
 from ..errors import PipelineError, reported
-from ..inference import load
+from ..inference import Row, load
 from ..modeling.splits import SplitError, features_and_labels, kinds_of
 from ..params import DriftParams, load_params
-from .store import UnreadableLogError, read_recent, shown
+from .store import LoggedModel, UnreadableLogError, read_recent, shown
 from .summary import DriftSummary, FeatureDrift, Quality, write_summary
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 # Column names of the quality report's frames.
 TARGET, PREDICTION = "target", "prediction"
+# How drift.json names Evidently's methods of drift in embeddings.
+EMBEDDING_METHODS = {"evidently:drift_method:ModelDriftMethod": "classifier ROC AUC"}
 
 
 class DriftInputError(PipelineError):
@@ -102,13 +106,42 @@ def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.Data
     return features
 
 
-def labelled(
-    frame: pd.DataFrame, features: pd.DataFrame, target: str, bundle_dir: Path
-) -> pd.DataFrame:
-    """`features` with the true labels of `frame` (TARGET) and the served model's (PREDICTION)."""
+def compared(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
+    """What is compared of `frame`: the model's features, typed; for an image model, the
+    measures of its pictures (a CSV of picture paths) or the measures it holds (the log)."""
+    image = metadata.image_feature
+    if image is None:
+        return typed(frame, metadata, source)
+    from . import pictures  # the image task's module
+
+    try:
+        if set(pictures.MEASURES) <= set(frame.columns):
+            return pictures.checked(frame, source)
+        return pictures.measured(frame, image.name, source)
+    except pictures.PictureInputError as error:
+        raise DriftInputError(str(error)) from None
+
+
+def model_rows(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> list[Row]:
+    """The served model's rows of `frame`: its features, or the pixels of its pictures."""
+    image = metadata.image_feature
+    if image is None:
+        return list(typed(frame, metadata, source).itertuples(index=False, name=None))
+    from . import pictures  # the image task's module
+
+    try:
+        return pictures.pixel_rows(frame, image, source)
+    except pictures.PictureInputError as error:
+        raise DriftInputError(str(error)) from None
+
+
+def labelled(frame: pd.DataFrame, rows: list[Row], target: str, bundle_dir: Path) -> pd.DataFrame:
+    """The true labels of `frame` (TARGET) and the served model's for its `rows` (PREDICTION)."""
     _, model = load(bundle_dir)
-    predicted, _ = model.predict(list(features.itertuples(index=False, name=None)))
-    return features.assign(**{TARGET: frame[target].astype(str), PREDICTION: predicted})
+    predicted, _ = model.predict(rows)
+    return pd.DataFrame(
+        {TARGET: frame[target].astype(str), PREDICTION: predicted}, index=frame.index
+    )
 
 
 def known_labels(rows: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
@@ -126,10 +159,12 @@ def known_labels(rows: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
 
 def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bool]:
     """Each column's drift from its test's status, keyed by the metric's `config.column` (never
-    by position), then the share of drifted features and the dataset's verdict."""
+    by position), then the share of drifted features and the dataset's verdict. An embedding
+    (an image model's thumbnails) counts as one feature more in the share."""
     metrics = {metric["id"]: metric for metric in result["metrics"]}
     features: dict[str, FeatureDrift] = {}
-    share, dataset_drift = None, None
+    embeddings: list[str] = []
+    share, dataset_drift, share_threshold = None, None, 0.0
     for test in result["tests"]:
         metric = metrics[test["metric_config"]["metric_id"]]
         config, status = metric["config"], getattr(test["status"], "value", test["status"])
@@ -143,10 +178,22 @@ def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bo
                 threshold=config["threshold"],
                 drifted=failed,
             )
+        elif config["type"].endswith(":EmbeddingsDrift"):
+            features[config["embeddings_name"]] = FeatureDrift(
+                score=metric["value"],
+                method=EMBEDDING_METHODS.get(config["drift_method"]["type"], "embeddings drift"),
+                threshold=config["drift_method"]["threshold"],
+                drifted=failed,
+            )
+            embeddings.append(config["embeddings_name"])
         elif config["type"].endswith(":DriftedColumnsCount"):
             share, dataset_drift = metric["value"]["share"], failed
+            share_threshold = config["drift_share"]
     if share is None or dataset_drift is None:
         raise PipelineError("the Evidently report has no test of the share of drifted columns")
+    if embeddings:  # Evidently's share counts columns only: the same rule, over every feature
+        share = sum(feature.drifted for feature in features.values()) / len(features)
+        dataset_drift = share >= share_threshold
     return features, share, dataset_drift
 
 
@@ -191,6 +238,35 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bundl
                 reference[features], data_definition=definition, descriptors=descriptors
             ),
         )
+
+
+def report_of(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata,
+              params: DriftParams) -> Any:  # fmt: skip
+    """The drift report of the features, or of an image model's picture measures."""
+    if metadata.image_feature is None:
+        return drift_report(reference, current, metadata, params)
+    from . import pictures  # the image task's module
+
+    return pictures.drift_report(reference, current, params)
+
+
+def reference_sample(frame: pd.DataFrame, metadata: BundleMetadata) -> pd.DataFrame:
+    """The training rows compared with: all of them, or up to pictures.REFERENCE_ROWS pictures
+    (each must be read and measured)."""
+    if metadata.image_feature is None:
+        return frame
+    from . import pictures  # the image task's module
+
+    return frame.sample(min(len(frame), pictures.REFERENCE_ROWS), random_state=0)
+
+
+def compared_features(metadata: BundleMetadata) -> list[str]:
+    """The names drift.json gives the compared features (the others are text measures)."""
+    if metadata.image_feature is None:
+        return metadata.feature_names
+    from . import pictures  # the image task's module
+
+    return list(pictures.COMPARED)
 
 
 def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata) -> Any:
@@ -243,36 +319,42 @@ def main(
             raise PipelineError(f"{params_file.name} has no `drift` section")
         metadata = read_verified(bundle_dir)
         if current is None:
-            recent, source = current_from_log(log, metadata.feature_names, params.drift.window)
+            logged = list(LoggedModel.of(metadata).features)
+            recent, source = current_from_log(log, logged, params.drift.window)
             truth = with_ground_truth(recent, ground_truth)
         else:
             frame, source = pd.read_csv(current, dtype=str), display_path(current)
-            recent = typed(frame, metadata, source)
+            recent = compared(frame, metadata, source)
             truth = recent.iloc[0:0]
             if metadata.target in frame:
-                truth = labelled(frame, recent, metadata.target, bundle_dir)
+                rows = model_rows(frame, metadata, source)
+                truth = labelled(frame, rows, metadata.target, bundle_dir)
+        recent_features = compared(recent, metadata, source)
         if len(recent) < params.drift.min_rows:
             raise DriftInputError(
                 f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows in "
                 f"params.yaml is {params.drift.min_rows}); send more requests first, or lower "
                 "drift.min_rows for a smaller data set"
             )
-        training = typed(pd.read_csv(reference, dtype=str), metadata, display_path(reference))
+        training = compared(
+            reference_sample(pd.read_csv(reference, dtype=str), metadata),
+            metadata,
+            display_path(reference),
+        )
         typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        snapshot = drift_report(training, typed(recent, metadata, source), metadata, params.drift)
+        snapshot = report_of(training, recent_features, metadata, params.drift)
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
         drifts, share, dataset_drift = verdicts(snapshot.dict())
-        measures = {
-            name: drifts.pop(name) for name in list(drifts) if name not in metadata.feature_names
-        }
+        features = compared_features(metadata)
+        measures = {name: drifts.pop(name) for name in list(drifts) if name not in features}
         quality = None
         truth = known_labels(truth, metadata.classes)
         if len(truth) >= params.drift.min_rows:
             test = pd.read_csv(test_file, dtype=str)
-            test_features = typed(test, metadata, display_path(test_file))
-            test = labelled(test, test_features, metadata.target, bundle_dir)
+            rows = model_rows(test, metadata, display_path(test_file))
+            test = labelled(test, rows, metadata.target, bundle_dir)
             checked = quality_report(test, truth, metadata)
             checked.save_html(str(output_dir / "quality.html"))
             checked.save_json(str(output_dir / "quality.json"))

@@ -2,29 +2,33 @@
 
 Sends /predict requests of rows drawn at random from both splits: `--normal` as they are, then
 `--shifted` ones (see `shifted`), then `--out-of-range` ones, which the service rejects with 422
-(a few rows of the data may be out of range already). The true label of each answered request
+(a few rows of the data may be out of range already). For an image model, the test split's
+picture files are uploaded (multipart), then drifted copies, then BMP copies the service refuses
+with 415 (pictures.py). The true label of each answered request
 goes to the ground-truth CSV under its X-Request-ID as soon as it is answered, as labels that
 arrive later would, so a run stopped half-way keeps them: `make drift` then reports the fall in
-accuracy next to the drift. Standard library only: it runs wherever the project is installed.
+accuracy next to the drift. Standard library only (and Pillow for pictures): it runs wherever the
+project is installed.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import mimetypes
 import random
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..config import GROUND_TRUTH_FILE, TEST_FILE, TRAIN_FILE, display_path
+from ..config import GROUND_TRUTH_FILE, PROJ_ROOT, TEST_FILE, TRAIN_FILE, display_path
 from ..errors import PipelineError, reported
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -32,6 +36,8 @@ app = typer.Typer(add_completion=False, help=__doc__)
 GROUND_TRUTH_COLUMNS = ["request_id", "position", "label"]
 # What the shifted phase appends to a text feature: words the training data is unlikely to hold.
 SHIFTED_TEXT = " (forwarded from the new intake form, translated automatically)"
+# The answers to a request the service refuses for its content: out of range, or not a picture.
+REJECTED = {413, 415, 422}
 
 
 @dataclass
@@ -45,7 +51,7 @@ class Phase:
 
     def line(self) -> str:
         accuracy = f" (accuracy {self.correct / self.answered:.3f})" if self.answered else ""
-        return f"{self.name}: {self.answered} answered{accuracy}, {self.rejected} rejected (422)"
+        return f"{self.name}: {self.answered} answered{accuracy}, {self.rejected} rejected"
 
 
 class Service:
@@ -65,12 +71,17 @@ class Service:
                 "`make up`, and check that /ready answers 200"
             ) from None
 
-    def predict(self, record: dict[str, float], request_id: str) -> tuple[int, str | None]:
-        """The status and the predicted label (None unless 200) of one record."""
+    def predict(self, record: dict[str, Any], request_id: str) -> tuple[int, str | None]:
+        """The status and the predicted label (None unless 200) of one record: a JSON body, or a
+        picture's file (a record of one `Upload`) as a multipart upload."""
+        uploads = {name: value for name, value in record.items() if isinstance(value, Upload)}
+        body, content_type = (
+            multipart(uploads) if uploads else (json.dumps(record).encode(), "application/json")
+        )
         request = urllib.request.Request(
             self.url + "/predict",
-            data=json.dumps(record).encode(),
-            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+            data=body,
+            headers={"Content-Type": content_type, "X-Request-ID": request_id},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -81,13 +92,36 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A picture file as a request sends it."""
+
+    filename: str
+    data: bytes
+
+
+def multipart(files: dict[str, Upload]) -> tuple[bytes, str]:
+    """A multipart/form-data body holding `files` by field name, and its content type."""
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, upload in files.items():
+        media_type = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{upload.filename}"\r\nContent-Type: {media_type}\r\n\r\n'
+        )
+        body += head.encode() + upload.data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@dataclass(frozen=True)
 class Inputs:
     """The served model's features, from its /model answer: numeric ones with their training
-    ranges, category ones with their values, and the text ones."""
+    ranges, category ones with their values, the text ones, and the image one."""
 
     numeric: dict[str, tuple[float, float]]
     categories: dict[str, list[str]]
     texts: list[str]
+    images: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, model: dict[str, Any]) -> Inputs:
@@ -96,12 +130,17 @@ class Inputs:
             numeric={f["name"]: (f["min"], f["max"]) for f in features if f["kind"] == "numeric"},
             categories={f["name"]: f["categories"] for f in features if f["kind"] == "category"},
             texts=[f["name"] for f in features if f["kind"] == "text"],
+            images=[f["name"] for f in features if f["kind"] == "image"],
         )
 
     def record(self, row: dict[str, str]) -> dict[str, Any]:
-        """A request body from a CSV row: numbers for numeric features, strings otherwise."""
+        """A request body from a CSV row: numbers for numeric features, strings for category and
+        text ones; for an image, the file at the row's path (relative to the project root)."""
         record: dict[str, Any] = {name: float(row[name]) for name in self.numeric}
         record.update({name: row[name] or "" for name in [*self.categories, *self.texts]})
+        for name in self.images:
+            path = PROJ_ROOT / row[name]
+            record[name] = Upload(path.name, path.read_bytes())
         return record
 
 
@@ -117,11 +156,23 @@ def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, 
         moved[name] = inputs.categories[name][-1]
     for name in inputs.texts:
         moved[name] = record[name] + SHIFTED_TEXT
+    if inputs.images:
+        from .pictures import shifted as shifted_picture  # the image task's module
+
+        for name in inputs.images:
+            moved[name] = Upload(record[name].filename, shifted_picture(record[name].data, factor))
     return moved
 
 
 def out_of_range(record: dict[str, Any], inputs: Inputs, rng: random.Random) -> dict[str, Any]:
-    """One numeric feature set ten range widths above its training maximum."""
+    """One numeric feature set ten range widths above its training maximum; a picture sent as a
+    BMP file, a type the service refuses."""
+    if inputs.images:
+        from .pictures import unsupported  # the image task's module
+
+        name = inputs.images[0]
+        stem = record[name].filename.rsplit(".", 1)[0]
+        return {**record, name: Upload(f"{stem}.bmp", unsupported(record[name].data))}
     name = rng.choice(list(inputs.numeric))
     low, high = inputs.numeric[name]
     return {**record, name: high + 10 * (high - low or 1)}
@@ -141,7 +192,7 @@ def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str
             phase.answered += 1
             phase.correct += predicted == label
             write_label((request_id, 0, label))
-        elif status == 422:
+        elif status in REJECTED:
             phase.rejected += 1
         else:
             raise PipelineError(f"{service.url}/predict answered {status}")
@@ -158,14 +209,18 @@ def main(
         int, typer.Option("--shifted", min=0, help="Requests that drifted")
     ] = 300,
     shift: Annotated[
-        float, typer.Option(help="Factor on every other numeric feature, shifted")
+        float,
+        typer.Option(help="Factor on every other numeric feature, shifted (on a picture's size)"),
     ] = 1.5,
     out_of_range_count: Annotated[
         int, typer.Option("--out-of-range", min=0, help="Requests the service must reject")
     ] = 5,
     rate: Annotated[float, typer.Option(min=0, help="Requests per second (0: at once)")] = 20.0,
     seed: Annotated[int, typer.Option(help="Seed of the row sampling")] = 0,
-    data: Annotated[list[Path] | None, typer.Option(help="CSVs to draw rows from")] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="CSVs to draw rows from (default: both splits; of pictures, the test's)"),
+    ] = None,
     ground_truth: Path = GROUND_TRUTH_FILE,
 ) -> None:
     """Send normal, then shifted traffic, and record the true labels."""
@@ -174,7 +229,7 @@ def main(
         model = service.get("/model")
         inputs, target = Inputs.of(model), model["target"]
         rows = []
-        for path in data or [TRAIN_FILE, TEST_FILE]:
+        for path in data or ([TEST_FILE] if inputs.images else [TRAIN_FILE, TEST_FILE]):
             try:
                 with path.open(encoding="utf-8", newline="") as handle:
                     rows += [
@@ -184,7 +239,7 @@ def main(
                 raise PipelineError(
                     f"cannot read the model's features from {path}: {error}"
                 ) from None
-        if not inputs.numeric and out_of_range_count:
+        if not inputs.numeric and not inputs.images and out_of_range_count:
             typer.echo("simulate-traffic: the model has no numeric feature: no out-of-range phase")
             out_of_range_count = 0
         rng = random.Random(seed)
@@ -197,7 +252,7 @@ def main(
                 (shifted(r, inputs, shift), label)
                 for r, label in rng.choices(rows, k=shifted_count)
             ],
-            "out of range": [
+            "not PNG or JPEG" if inputs.images else "out of range": [
                 (out_of_range(r, inputs, rng), label)
                 for r, label in rng.choices(rows, k=out_of_range_count)
             ],
