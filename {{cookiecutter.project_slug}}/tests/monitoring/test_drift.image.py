@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from monitored import run_drift
 from PIL import Image
-from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }} import (
     images,
@@ -26,7 +26,6 @@ from {{ cookiecutter.module_name }}.inference import (
     load,
 )
 from {{ cookiecutter.module_name }}.monitoring import (
-    drift,
     pictures,
 )
 from {{ cookiecutter.module_name }}.monitoring.store import (
@@ -41,20 +40,6 @@ from {{ cookiecutter.module_name }}.monitoring.traffic import (
 )
 
 SHIFT = 1.5
-
-
-def run_drift(monitored, output: Path, *args: str):
-    """The drift command on the monitored model's files; its result."""
-    options = [
-        "--reference", str(monitored.train_file),
-        "--test-file", str(monitored.test_file),
-        "--bundle-dir", str(monitored.bundle_dir),
-        "--output-dir", str(output),
-        "--params-file", str(monitored.params_file),
-        "--log", str(output / "predictions.sqlite"),
-        "--ground-truth", str(output / "ground_truth.csv"),
-    ]  # fmt: skip
-    return CliRunner().invoke(drift.app, [*options, *args])
 
 
 def shifted_manifest(monitored, folder: Path) -> pd.DataFrame:
