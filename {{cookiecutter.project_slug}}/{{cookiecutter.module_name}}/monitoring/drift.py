@@ -11,7 +11,8 @@ which the service publishes (summary.py). Bad inputs stop it with one line befor
 Exits 1 when the data drifted, so a scheduled job can act on it; takes 10-20 s.
 
 Longer than most modules: its steps (read the log or a CSV, check the inputs, two reports and the
-summary) serve this one job only.
+summary) serve this one job only; what differs for pictures is in pictures.py (image task only),
+chosen here by the served model's kind.
 """
 
 from __future__ import annotations
@@ -107,32 +108,21 @@ def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.Data
 
 
 def compared(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
-    """What is compared of `frame`: the model's features, typed; for an image model, the
-    measures of its pictures (a CSV of picture paths) or the measures it holds (the log)."""
-    image = metadata.image_feature
-    if image is None:
+    """What is compared of `frame`: the model's features, typed, or its pictures' measures."""
+    if metadata.image_feature is None:
         return typed(frame, metadata, source)
-    from . import pictures  # the image task's module
+    from . import pictures  # the image task's module (its errors are one line too)
 
-    try:
-        if set(pictures.MEASURES) <= set(frame.columns):
-            return pictures.checked(frame, source)
-        return pictures.measured(frame, image.name, source)
-    except pictures.PictureInputError as error:
-        raise DriftInputError(str(error)) from None
+    return pictures.compared(frame, metadata.image_feature, source)
 
 
 def model_rows(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> list[Row]:
     """The served model's rows of `frame`: its features, or the pixels of its pictures."""
-    image = metadata.image_feature
-    if image is None:
+    if metadata.image_feature is None:
         return list(typed(frame, metadata, source).itertuples(index=False, name=None))
     from . import pictures  # the image task's module
 
-    try:
-        return pictures.pixel_rows(frame, image, source)
-    except pictures.PictureInputError as error:
-        raise DriftInputError(str(error)) from None
+    return pictures.pixel_rows(frame, metadata.image_feature, source)
 
 
 def labelled(frame: pd.DataFrame, rows: list[Row], target: str, bundle_dir: Path) -> pd.DataFrame:

@@ -65,6 +65,13 @@ def measured(frame: pd.DataFrame, column: str, source: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(MEASURES), index=frame.index)
 
 
+def compared(frame: pd.DataFrame, feature: ImageFeature, source: str) -> pd.DataFrame:
+    """The measures `frame` holds (the prediction log), or those of its pictures (a manifest)."""
+    if set(MEASURES) <= set(frame.columns):
+        return checked(frame, source)
+    return measured(frame, feature.name, source)
+
+
 def pixel_rows(frame: pd.DataFrame, feature: ImageFeature, source: str) -> list[tuple[Any]]:
     """The model's rows of the pictures at `frame[feature.name]`: `(pixels,)` each."""
     return [

@@ -1,6 +1,7 @@
-"""The prediction log of an image model: each answered picture's measures (images.measures), not
-its pixels, written with its label and probabilities, as the predictor's observers see them when
-the route passes the measures (`Predictor.predict(records, observed=...)`). The writer's own
+"""What the service keeps of the pictures an image model answers, as the predictor's observers
+see them when the route passes their measures (`Predictor.predict(records, observed=...)`): the
+prediction log writes each picture's measures (images.measures), not its pixels, with its label
+and probabilities; the metrics record its size, brightness and contrast. The log writer's own
 behaviour (ring buffer, a log deleted or replaced, locks, one warning per outage) is the same
 for every task: tests/api/test_prediction_log.py.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from {{ cookiecutter.module_name }} import (
@@ -23,6 +26,9 @@ from {{ cookiecutter.module_name }}.api.predictor import (
 )
 from {{ cookiecutter.module_name }}.inference import (
     load,
+)
+from {{ cookiecutter.module_name }}.monitoring.metrics import (
+    ServiceMetrics,
 )
 from {{ cookiecutter.module_name }}.monitoring.pictures import (
     MEASURES,
@@ -43,6 +49,20 @@ class Picture(BaseModel):
     image: Any
 
 
+def pictures_of(monitored, count: int) -> tuple[list, list[Picture], list[dict[str, float]]]:
+    """The first `count` pictures of the test split: decoded, as records, and measured."""
+    feature = monitored.metadata.image_feature
+    paths = [Path(p) for p in monitored.test_split()["image"][:count]]
+    decoded = [images.decode(path.read_bytes()) for path in paths]
+    records = [Picture(image=images.pixels(picture, feature)) for picture in decoded]
+    return decoded, records, [images.measures(picture) for picture in decoded]
+
+
+def predicted(predictor: Predictor, records: list[Picture], measured: list[dict[str, float]]):
+    """The predictor's answers, its observers given the measures as the image route gives them."""
+    return asyncio.run(predictor.predict(records, observed=[tuple(m.values()) for m in measured]))
+
+
 def test_an_image_model_logs_the_measures_of_its_pictures(monitored, tmp_path):
     metadata, model = load(monitored.bundle_dir)
     logged = LoggedModel.of(metadata)
@@ -51,14 +71,8 @@ def test_an_image_model_logs_the_measures_of_its_pictures(monitored, tmp_path):
     writer.start()
     predictor = Predictor(metadata, model, Picture)
     predictor.observers.append(logging_to(writer))
-    paths = [Path(p) for p in monitored.test_split()["image"][:3]]
-    decoded = [images.decode(path.read_bytes()) for path in paths]
-    feature = metadata.image_feature
-    records = [Picture(image=images.pixels(picture, feature)) for picture in decoded]
-    measured = [images.measures(picture) for picture in decoded]
-    answers = asyncio.run(
-        predictor.predict(records, observed=[tuple(m.values()) for m in measured])
-    )
+    decoded, records, measured = pictures_of(monitored, 3)
+    answers = predicted(predictor, records, measured)
     writer.close()
     kept = read_recent(tmp_path / "predictions.sqlite", 10)
     assert [dict(p.inputs) for p in kept] == measured  # float64 round trip: exact
@@ -85,3 +99,24 @@ def test_rows_that_are_not_measures_cost_log_rows_never_answers(monitored, tmp_p
     assert answer["label"] in metadata.classes
     assert drops == [("error", 1)]
     assert "prediction log" in caplog.text
+
+
+def test_metrics_record_the_size_brightness_and_contrast_of_each_picture(monitored):
+    metadata, model = load(monitored.bundle_dir)
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, pictures=True)
+    predictor = Predictor(metadata, model, Picture)
+    predictor.observers.append(metrics.pictures.observer())
+    _, records, measured = pictures_of(monitored, 4)
+    predicted(predictor, records, measured)
+    asyncio.run(predictor.predict(records[:1]))  # pixel rows, not measures: left out
+    value = registry.get_sample_value
+    assert value("model_input_picture_pixels_count") == 4
+    assert value("model_input_picture_pixels_sum") == 4 * 8 * 8
+    assert value("model_input_picture_brightness_sum") == pytest.approx(
+        sum(m["brightness"] for m in measured)
+    )
+    assert value("model_input_picture_contrast_bucket", {"le": "1.0"}) == 4
+    plain = CollectorRegistry()
+    ServiceMetrics(plain)  # a model of numbers or texts: no series of pictures
+    assert plain.get_sample_value("model_input_picture_pixels_count") is None
