@@ -2,17 +2,15 @@
 
 Compares the `drift.window` most recent predictions of the prediction log (or a CSV of new data,
 `--current`) with the training split in an Evidently report run with its tests: a feature drifted
-when its test failed, the data when at least `drift.drift_share` of the features did. For an
-image model, the pictures' measures are compared instead (pictures.py: size, brightness and
-contrast each, the thumbnails as one embedding), with up to 1,000 training pictures. Writes to
+when its test failed, the data when at least `drift.drift_share` of the features did (an image
+model's pictures: their measures, pictures.py). Writes to
 reports/drift/: data_drift.html and .json; quality.html and .json when true labels are known (the
 ground-truth CSV of `make simulate-traffic`, or a target column in `--current`); and drift.json,
 which the service publishes (summary.py). Bad inputs stop it with one line before Evidently runs.
 Exits 1 when the data drifted, so a scheduled job can act on it; takes 10-20 s.
 
 Longer than most modules: its steps (read the log or a CSV, check the inputs, two reports and the
-summary) serve this one job only; what differs for pictures is in pictures.py (image task only),
-chosen here by the served model's kind.
+summary) serve this one job only.
 """
 
 from __future__ import annotations
@@ -47,8 +45,6 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 # Column names of the quality report's frames.
 TARGET, PREDICTION = "target", "prediction"
-# How drift.json names Evidently's methods of drift in embeddings.
-EMBEDDING_METHODS = {"evidently:drift_method:ModelDriftMethod": "classifier ROC AUC"}
 
 
 class DriftInputError(PipelineError):
@@ -88,9 +84,21 @@ def with_ground_truth(current: pd.DataFrame, ground_truth: Path) -> pd.DataFrame
     return labelled.rename(columns={"label": TARGET})
 
 
+def pictures_of(metadata: BundleMetadata) -> Any:
+    """pictures.py for an image model, whose pictures' measures are compared; else None."""
+    if metadata.image_feature is None:
+        return None
+    from . import pictures  # the image task's module (its errors are one line too)
+
+    return pictures
+
+
 def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
-    """The model's features of `frame`, typed by kind as the pipeline types them; one line for a
-    value of the wrong kind or a feature with no value at all (no test can run on it)."""
+    """The model's features of `frame`, typed by kind as the pipeline types them (of an image
+    model, its pictures' measures); one line for a value of the wrong kind or a feature with no
+    value at all (no test can run on it)."""
+    if (pictures := pictures_of(metadata)) is not None:
+        return pictures.compared(frame, metadata.image_feature, source)
     try:
         features, _ = features_and_labels(
             frame.assign(**{metadata.target: ""}), metadata.target, kinds_of(metadata.features)
@@ -107,21 +115,11 @@ def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.Data
     return features
 
 
-def compared(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
-    """What is compared of `frame`: the model's features, typed, or its pictures' measures."""
-    if metadata.image_feature is None:
-        return typed(frame, metadata, source)
-    from . import pictures  # the image task's module (its errors are one line too)
-
-    return pictures.compared(frame, metadata.image_feature, source)
-
-
 def model_rows(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> list[Row]:
     """The served model's rows of `frame`: its features, or the pixels of its pictures."""
-    if metadata.image_feature is None:
+    pictures = pictures_of(metadata)
+    if pictures is None:
         return list(typed(frame, metadata, source).itertuples(index=False, name=None))
-    from . import pictures  # the image task's module
-
     return pictures.pixel_rows(frame, metadata.image_feature, source)
 
 
@@ -149,12 +147,10 @@ def known_labels(rows: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
 
 def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bool]:
     """Each column's drift from its test's status, keyed by the metric's `config.column` (never
-    by position), then the share of drifted features and the dataset's verdict. An embedding
-    (an image model's thumbnails) counts as one feature more in the share."""
+    by position), then the share of drifted features and the dataset's verdict."""
     metrics = {metric["id"]: metric for metric in result["metrics"]}
     features: dict[str, FeatureDrift] = {}
-    embeddings: list[str] = []
-    share, dataset_drift, share_threshold = None, None, 0.0
+    share, dataset_drift = None, None
     for test in result["tests"]:
         metric = metrics[test["metric_config"]["metric_id"]]
         config, status = metric["config"], getattr(test["status"], "value", test["status"])
@@ -168,22 +164,10 @@ def verdicts(result: dict[str, Any]) -> tuple[dict[str, FeatureDrift], float, bo
                 threshold=config["threshold"],
                 drifted=failed,
             )
-        elif config["type"].endswith(":EmbeddingsDrift"):
-            features[config["embeddings_name"]] = FeatureDrift(
-                score=metric["value"],
-                method=EMBEDDING_METHODS.get(config["drift_method"]["type"], "embeddings drift"),
-                threshold=config["drift_method"]["threshold"],
-                drifted=failed,
-            )
-            embeddings.append(config["embeddings_name"])
         elif config["type"].endswith(":DriftedColumnsCount"):
             share, dataset_drift = metric["value"]["share"], failed
-            share_threshold = config["drift_share"]
     if share is None or dataset_drift is None:
         raise PipelineError("the Evidently report has no test of the share of drifted columns")
-    if embeddings:  # Evidently's share counts columns only: the same rule, over every feature
-        share = sum(feature.drifted for feature in features.values()) / len(features)
-        dataset_drift = share >= share_threshold
     return features, share, dataset_drift
 
 
@@ -230,35 +214,6 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bundl
         )
 
 
-def report_of(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata,
-              params: DriftParams) -> Any:  # fmt: skip
-    """The drift report of the features, or of an image model's picture measures."""
-    if metadata.image_feature is None:
-        return drift_report(reference, current, metadata, params)
-    from . import pictures  # the image task's module
-
-    return pictures.drift_report(reference, current, params)
-
-
-def reference_sample(frame: pd.DataFrame, metadata: BundleMetadata) -> pd.DataFrame:
-    """The training rows compared with: all of them, or up to pictures.REFERENCE_ROWS pictures
-    (each must be read and measured)."""
-    if metadata.image_feature is None:
-        return frame
-    from . import pictures  # the image task's module
-
-    return frame.sample(min(len(frame), pictures.REFERENCE_ROWS), random_state=0)
-
-
-def compared_features(metadata: BundleMetadata) -> list[str]:
-    """The names drift.json gives the compared features (the others are text measures)."""
-    if metadata.image_feature is None:
-        return metadata.feature_names
-    from . import pictures  # the image task's module
-
-    return list(pictures.COMPARED)
-
-
 def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: BundleMetadata) -> Any:
     """Evidently's classification report: true labels (TARGET) against predictions."""
     from evidently import (
@@ -269,6 +224,7 @@ def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bun
         Report,
     )
     from evidently.presets import ClassificationPreset
+    from sklearn.exceptions import UndefinedMetricWarning
 
     classes = metadata.classes
     task = (
@@ -281,10 +237,13 @@ def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bun
         else MulticlassClassification(target=TARGET, prediction_labels=PREDICTION)
     )
     definition = DataDefinition(classification=[task], categorical_columns=[TARGET, PREDICTION])
-    return Report([ClassificationPreset()], include_tests=True).run(
-        current_data=Dataset.from_pandas(current[[TARGET, PREDICTION]], definition),
-        reference_data=Dataset.from_pandas(reference[[TARGET, PREDICTION]], definition),
-    )
+    with warnings.catch_warnings():
+        # Drifted data may leave a class never predicted: its precision is reported as 0.
+        warnings.filterwarnings("ignore", "Precision is ill-defined", UndefinedMetricWarning)
+        return Report([ClassificationPreset()], include_tests=True).run(
+            current_data=Dataset.from_pandas(current[[TARGET, PREDICTION]], definition),
+            reference_data=Dataset.from_pandas(reference[[TARGET, PREDICTION]], definition),
+        )
 
 
 def accuracy(frame: pd.DataFrame) -> float:
@@ -308,36 +267,42 @@ def main(
         if params.drift is None:
             raise PipelineError(f"{params_file.name} has no `drift` section")
         metadata = read_verified(bundle_dir)
+        pictures = pictures_of(metadata)
         if current is None:
             logged = list(LoggedModel.of(metadata).features)
             recent, source = current_from_log(log, logged, params.drift.window)
             truth = with_ground_truth(recent, ground_truth)
         else:
             frame, source = pd.read_csv(current, dtype=str), display_path(current)
-            recent = compared(frame, metadata, source)
+            recent = typed(frame, metadata, source)
             truth = recent.iloc[0:0]
             if metadata.target in frame:
                 rows = model_rows(frame, metadata, source)
                 truth = labelled(frame, rows, metadata.target, bundle_dir)
-        recent_features = compared(recent, metadata, source)
+        recent_features = typed(recent, metadata, source)
         if len(recent) < params.drift.min_rows:
             raise DriftInputError(
                 f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows in "
                 f"params.yaml is {params.drift.min_rows}); send more requests first, or lower "
                 "drift.min_rows for a smaller data set"
             )
-        training = compared(
-            reference_sample(pd.read_csv(reference, dtype=str), metadata),
-            metadata,
-            display_path(reference),
-        )
+        training = pd.read_csv(reference, dtype=str)
+        if pictures:  # each picture must be read and measured: a sample
+            training = training.sample(min(len(training), pictures.REFERENCE_ROWS), random_state=0)
+        training = typed(training, metadata, display_path(reference))
         typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        snapshot = report_of(training, recent_features, metadata, params.drift)
+        snapshot = (
+            pictures.drift_report(training, recent_features, params.drift) if pictures
+            else drift_report(training, recent_features, metadata, params.drift)
+        )  # fmt: skip
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
-        drifts, share, dataset_drift = verdicts(snapshot.dict())
-        features = compared_features(metadata)
+        result = snapshot.dict()
+        drifts, share, dataset_drift = verdicts(result)
+        if pictures:  # the thumbnails' verdict, counted in the share
+            drifts, share, dataset_drift = pictures.with_embedding(result, drifts, params.drift)
+        features = pictures.COMPARED if pictures else metadata.feature_names
         measures = {name: drifts.pop(name) for name in list(drifts) if name not in features}
         quality = None
         truth = known_labels(truth, metadata.classes)

@@ -6,10 +6,8 @@ PARTS), unless API_METRICS_ENABLED=false.
 (the cache knows nothing of Prometheus); a listener on the 422 handler (api/routes.py)
 counting out-of-range values by feature; and GET /metrics as a plain route (a mounted app
 answers it with a redirect).
-`attached(app)` times each model call and counts predictions by class; for an image model, it
-also records each answered picture's size, brightness and contrast (the measures the route
-passes to the predictor's observers: api/predictor.py), a live view of what `make drift` judges
-later. The gauges (the model's
+`attached(app)` times each model call and counts predictions by class (and, for an image model,
+each picture's size, brightness and contrast: pictures.py). The gauges (the model's
 identity, drift.json's verdicts) are computed at each scrape, so every worker reports the same
 values and none needs a multiprocess mode. Each metric update costs about a microsecond: the hot
 path makes six. With several workers in one container, PROMETHEUS_MULTIPROC_DIR must name an empty
@@ -42,10 +40,6 @@ from ..api.predictor import ModelState, Observer, Prediction
 from ..inference import Row
 from .summary import DriftSummary, DriftSummaryError, read_summary
 
-# Pictures: brightness and contrast are 0..1 (images.measures); a size in pixels, from an 8 x 8
-# icon to the 16-megapixel cap (images.MAX_PIXELS).
-SHARE_BUCKETS = tuple(step / 10 for step in range(1, 11))
-PIXEL_BUCKETS = tuple(4.0**power for power in range(3, 13))
 # Seconds. The request buckets bracket the p99 alert (0.1 s); the model answers in microseconds.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 MODEL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -93,7 +87,11 @@ class ServiceMetrics:
             "prediction_log_dropped_records", "Predictions the prediction log could not keep",
             ["reason"], registry=registry,
         )  # fmt: skip
-        self.pictures = PictureMetrics(registry) if pictures else None
+        self.pictures = None
+        if pictures:  # the image task's series (pictures.py)
+            from .pictures import PictureMetrics
+
+            self.pictures = PictureMetrics(registry)
         # Labelled children, looked up once: `labels()` costs more than the increment itself.
         self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -128,41 +126,6 @@ class ServiceMetrics:
 
     def count_dropped(self, reason: str, count: int) -> None:
         self.log_dropped.labels(reason).inc(count)
-
-
-class PictureMetrics:
-    """What an image model's service sees of the pictures it answers."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.pixels = Histogram(
-            "model_input_picture_pixels", "Size of the answered pictures (width x height)",
-            buckets=PIXEL_BUCKETS, registry=registry,
-        )  # fmt: skip
-        self.brightness = Histogram(
-            "model_input_picture_brightness", "Mean grey value of the answered pictures, 0..1",
-            buckets=SHARE_BUCKETS, registry=registry,
-        )  # fmt: skip
-        self.contrast = Histogram(
-            "model_input_picture_contrast", "Standard deviation of their grey values, 0..1",
-            buckets=SHARE_BUCKETS, registry=registry,
-        )  # fmt: skip
-
-    def observer(self) -> Observer:
-        """An observer of the predictor recording each picture's measures (rows in
-        pictures.MEASURES order; a row of any other length is not measures: left out)."""
-        from .pictures import MEASURES, VALUES  # the image task's module
-
-        count = len(MEASURES)
-        width, height, brightness, contrast = (MEASURES.index(name) for name in VALUES)
-
-        def observe(rows: Sequence[Row], predictions: list[Prediction]) -> None:
-            for row in rows:
-                if len(row) == count:
-                    self.pixels.observe(row[width] * row[height])
-                    self.brightness.observe(row[brightness])
-                    self.contrast.observe(row[contrast])
-
-        return observe
 
 
 class ServiceState:

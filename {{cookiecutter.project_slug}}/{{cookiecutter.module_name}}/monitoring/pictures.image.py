@@ -1,29 +1,37 @@
 """What monitoring keeps and compares of a picture, for an image model (the other tasks have no
-such file; store.py, drift.py and traffic.py import it only for an image model).
+such file: store.py, metrics.py, drift.py and traffic.py import it for an image model only).
 
 The prediction log keeps `images.measures` of each uploaded picture, never its pixels: MEASURES,
 in that order. `make drift` compares them with the training split's pictures: the size,
 brightness and contrast (VALUES) each with Evidently's value drift, and the 7 x 7 grey thumbnails
 (THUMBNAILS) together as one embedding, EMBEDDING, with Evidently's EmbeddingsDrift: a classifier
 learns to tell recent thumbnails from training ones; its ROC AUC is about 0.5 when it cannot.
-`make simulate-traffic` sends picture files, then `shifted` copies and `unsupported` ones.
+`make simulate-traffic` uploads picture files, then `shifted` copies, then BMP ones (415). The
+service's metrics record each answered picture's size, brightness and contrast (PictureMetrics),
+a live view of what `make drift` judges later.
 """
 
 from __future__ import annotations
 
 import io
+import mimetypes
+import uuid
 import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from PIL import Image
+from prometheus_client import CollectorRegistry, Histogram
 
 from .. import images
 from ..bundle import ImageFeature
 from ..config import PROJ_ROOT
 from ..errors import PipelineError
 from ..params import DriftParams
+from .summary import FeatureDrift
 
 VALUES = ("width", "height", "brightness", "contrast")
 THUMBNAILS = tuple(f"thumbnail_{i}" for i in range(images.THUMBNAIL**2))
@@ -37,6 +45,12 @@ EMBEDDING_METHOD = "classifier ROC AUC"
 # Training pictures measured for the reference: enough for the tests, and the report (which
 # also draws the thumbnails in 2-D with t-SNE) stays under about 5 s on 2 cores.
 REFERENCE_ROWS = 1000
+
+
+# Metrics: brightness and contrast are 0..1; a size in pixels, from an 8 x 8 icon to the
+# 16-megapixel cap (images.MAX_PIXELS).
+SHARE_BUCKETS = tuple(step / 10 for step in range(1, 11))
+PIXEL_BUCKETS = tuple(4.0**power for power in range(3, 13))
 
 
 class PictureInputError(PipelineError):
@@ -130,6 +144,64 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, params: DriftPa
         )
 
 
+def with_embedding(result: dict[str, Any], features: dict[str, FeatureDrift],
+                   params: DriftParams) -> tuple[dict[str, FeatureDrift], float, bool]:  # fmt: skip
+    """The value measures' verdicts (drift.verdicts) and the thumbnails' (EMBEDDING, from its
+    test's status), then the share and the data's verdict counting the thumbnails as one feature
+    more (Evidently's share counts columns only: the same rule, `share >= drift_share`)."""
+    [metric] = [m for m in result["metrics"] if m["config"]["type"].endswith(":EmbeddingsDrift")]
+    [test] = [t for t in result["tests"] if t["metric_config"]["metric_id"] == metric["id"]]
+    status = getattr(test["status"], "value", test["status"])
+    if status == "ERROR":
+        raise PipelineError(f"Evidently could not compute {metric['metric_name']}")
+    features = {
+        **features,
+        EMBEDDING: FeatureDrift(
+            score=metric["value"], method=EMBEDDING_METHOD, threshold=EMBEDDING_THRESHOLD,
+            drifted=status != "SUCCESS",
+        ),
+    }  # fmt: skip
+    share = sum(feature.drifted for feature in features.values()) / len(features)
+    return features, share, share >= params.drift_share
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A picture file as `make simulate-traffic` sends it."""
+
+    filename: str
+    data: bytes
+
+
+def upload(path: Path) -> Upload:
+    return Upload(path.name, path.read_bytes())
+
+
+def multipart(files: dict[str, Upload]) -> tuple[bytes, str]:
+    """A multipart/form-data body holding `files` by field name, and its content type."""
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, file in files.items():
+        media_type = mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{file.filename}"\r\nContent-Type: {media_type}\r\n\r\n'
+        )
+        body += head.encode() + file.data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def shifted_upload(file: Upload, factor: float) -> Upload:
+    return Upload(file.filename, shifted(file.data, factor))
+
+
+def unsupported_upload(file: Upload) -> Upload:
+    """The picture as a BMP file: a type the service refuses (415)."""
+    buffer = io.BytesIO()
+    images.decode(file.data).save(buffer, format="BMP")
+    return Upload(f"{file.filename.rsplit('.', 1)[0]}.bmp", buffer.getvalue())
+
+
 def shifted(data: bytes, factor: float) -> bytes:
     """A drifted copy of a picture, as a new scanner would send it: `factor` times larger,
     washed out (grey background, lower contrast); PNG."""
@@ -139,14 +211,40 @@ def shifted(data: bytes, factor: float) -> bytes:
     return png(washed)
 
 
-def unsupported(data: bytes) -> bytes:
-    """The picture as a BMP file: a type the service refuses (415)."""
-    buffer = io.BytesIO()
-    images.decode(data).save(buffer, format="BMP")
-    return buffer.getvalue()
-
-
 def png(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+class PictureMetrics:
+    """What an image model's service sees of the pictures it answers."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pixels = Histogram(
+            "model_input_picture_pixels", "Size of the answered pictures (width x height)",
+            buckets=PIXEL_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.brightness = Histogram(
+            "model_input_picture_brightness", "Mean grey value of the answered pictures, 0..1",
+            buckets=SHARE_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.contrast = Histogram(
+            "model_input_picture_contrast", "Standard deviation of their grey values, 0..1",
+            buckets=SHARE_BUCKETS, registry=registry,
+        )  # fmt: skip
+
+    def observer(self) -> Callable[[Sequence[Sequence[float]], list[Any]], None]:
+        """An observer of the predictor (api/predictor.py) recording each answered picture's
+        measures, given in MEASURES order; a row of any other length is not measures: left out."""
+        count = len(MEASURES)
+        width, height, brightness, contrast = (MEASURES.index(name) for name in VALUES)
+
+        def observe(rows: Sequence[Sequence[float]], predictions: list[Any]) -> None:
+            for row in rows:
+                if len(row) == count:
+                    self.pixels.observe(row[width] * row[height])
+                    self.brightness.observe(row[brightness])
+                    self.contrast.observe(row[contrast])
+
+        return observe

@@ -2,20 +2,18 @@
 
 Sends /predict requests of rows drawn at random from both splits: `--normal` as they are, then
 `--shifted` ones (see `shifted`), then `--out-of-range` ones, which the service rejects with 422
-(a few rows of the data may be out of range already). For an image model, the test split's
-picture files are uploaded (multipart), then drifted copies, then BMP copies the service refuses
-with 415 (pictures.py). The true label of each answered request
-goes to the ground-truth CSV under its X-Request-ID as soon as it is answered, as labels that
-arrive later would, so a run stopped half-way keeps them: `make drift` then reports the fall in
-accuracy next to the drift. Standard library only (and Pillow for pictures): it runs wherever the
-project is installed.
+(a few rows of the data may be out of range already); for an image model, the test split's
+pictures as uploads, then drifted copies, then refused ones (pictures.py). The true label of each
+answered request goes to the ground-truth CSV under its X-Request-ID as soon as it is answered,
+as labels that arrive later would, so a run stopped half-way keeps them: `make drift` then reports
+the fall in accuracy next to the drift. Standard library only (Pillow for pictures): it runs
+wherever the project is installed.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import mimetypes
 import random
 import time
 import urllib.error
@@ -71,16 +69,13 @@ class Service:
                 "`make up`, and check that /ready answers 200"
             ) from None
 
-    def predict(self, record: dict[str, Any], request_id: str) -> tuple[int, str | None]:
-        """The status and the predicted label (None unless 200) of one record: a JSON body, or a
-        picture's file (a record of one `Upload`) as a multipart upload."""
-        uploads = {name: value for name, value in record.items() if isinstance(value, Upload)}
-        body, content_type = (
-            multipart(uploads) if uploads else (json.dumps(record).encode(), "application/json")
-        )
+    def predict(self, body: tuple[bytes, str], request_id: str) -> tuple[int, str | None]:
+        """The status and the predicted label (None unless 200) of one request: its body's bytes
+        and their content type."""
+        data, content_type = body
         request = urllib.request.Request(
             self.url + "/predict",
-            data=body,
+            data=data,
             headers={"Content-Type": content_type, "X-Request-ID": request_id},
         )
         try:
@@ -89,28 +84,6 @@ class Service:
         except urllib.error.HTTPError as error:
             error.close()
             return error.code, None
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A picture file as a request sends it."""
-
-    filename: str
-    data: bytes
-
-
-def multipart(files: dict[str, Upload]) -> tuple[bytes, str]:
-    """A multipart/form-data body holding `files` by field name, and its content type."""
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, upload in files.items():
-        media_type = mimetypes.guess_type(upload.filename)[0] or "application/octet-stream"
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{upload.filename}"\r\nContent-Type: {media_type}\r\n\r\n'
-        )
-        body += head.encode() + upload.data + b"\r\n"
-    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass(frozen=True)
@@ -138,10 +111,19 @@ class Inputs:
         text ones; for an image, the file at the row's path (relative to the project root)."""
         record: dict[str, Any] = {name: float(row[name]) for name in self.numeric}
         record.update({name: row[name] or "" for name in [*self.categories, *self.texts]})
-        for name in self.images:
-            path = PROJ_ROOT / row[name]
-            record[name] = Upload(path.name, path.read_bytes())
+        if self.images:
+            from .pictures import upload  # the image task's module
+
+            record.update({name: upload(PROJ_ROOT / row[name]) for name in self.images})
         return record
+
+    def body(self, record: dict[str, Any]) -> tuple[bytes, str]:
+        """The request body of `record` and its content type: JSON, or a picture's upload."""
+        if self.images:
+            from .pictures import multipart  # the image task's module
+
+            return multipart(record)
+        return json.dumps(record).encode(), "application/json"
 
 
 def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, Any]:
@@ -157,10 +139,9 @@ def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, 
     for name in inputs.texts:
         moved[name] = record[name] + SHIFTED_TEXT
     if inputs.images:
-        from .pictures import shifted as shifted_picture  # the image task's module
+        from .pictures import shifted_upload  # the image task's module
 
-        for name in inputs.images:
-            moved[name] = Upload(record[name].filename, shifted_picture(record[name].data, factor))
+        moved.update({name: shifted_upload(record[name], factor) for name in inputs.images})
     return moved
 
 
@@ -168,17 +149,15 @@ def out_of_range(record: dict[str, Any], inputs: Inputs, rng: random.Random) -> 
     """One numeric feature set ten range widths above its training maximum; a picture sent as a
     BMP file, a type the service refuses."""
     if inputs.images:
-        from .pictures import unsupported  # the image task's module
+        from .pictures import unsupported_upload  # the image task's module
 
-        name = inputs.images[0]
-        stem = record[name].filename.rsplit(".", 1)[0]
-        return {**record, name: Upload(f"{stem}.bmp", unsupported(record[name].data))}
+        return {name: unsupported_upload(record[name]) for name in inputs.images}
     name = rng.choice(list(inputs.numeric))
     low, high = inputs.numeric[name]
     return {**record, name: high + 10 * (high - low or 1)}
 
 
-def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str]],
+def send(service: Service, inputs: Inputs, phase: Phase, records: list[tuple[dict[str, Any], str]],
          rate: float, write_label: Callable[[tuple[str, int, str]], object]) -> Phase:  # fmt: skip
     """Send `records` at `rate` requests per second (0: at once); each answered one's true label
     is written at once."""
@@ -187,7 +166,7 @@ def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str
         if rate > 0:
             time.sleep(max(0.0, start + index / rate - time.monotonic()))
         request_id = uuid.uuid4().hex
-        status, predicted = service.predict(record, request_id)
+        status, predicted = service.predict(inputs.body(record), request_id)
         if status == 200:
             phase.answered += 1
             phase.correct += predicted == label
@@ -265,7 +244,7 @@ def main(
             if new:
                 labels.writerow(GROUND_TRUTH_COLUMNS)
             done = [
-                send(service, Phase(name), sent, rate, labels.writerow)
+                send(service, inputs, Phase(name), sent, rate, labels.writerow)
                 for name, sent in phases.items()
             ]
     for phase in done:
