@@ -60,6 +60,7 @@ LAYERS = {
     "contracts": {"bundle", "inference", "modeling.candidate", "api.schemas", "monitoring.summary"},
     "shared": {
         "builtin_data",
+        "images",  # the image task's pictures, read one way for the pipeline and the service
         "tracking",
         "leakage",
         "modeling",
