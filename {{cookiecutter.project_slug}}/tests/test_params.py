@@ -83,7 +83,7 @@ def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
         ),
         (
             lambda d: d["data"]["columns"].update(some_column="date"),
-            "data.columns.some_column: Input should be 'numeric', 'category', 'text' or 'ignore'",
+            "data.columns.some_column: Input should be 'numeric', 'category', 'text', 'image' or",
         ),
     ],
 )
