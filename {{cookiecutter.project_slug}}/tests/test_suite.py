@@ -286,6 +286,17 @@ def test_a_manifest_of_pictures_gets_their_expectations_and_meets_them():
     assert run_suite(frame, gx_suite(document, "manifest"))[1].success
 
 
+@pytest.mark.parametrize("classes", [3, 7, 60])
+def test_the_class_balance_of_any_number_of_classes_reads_back(classes):
+    """GE refuses shares that do not sum to 1: rounded thirds (0.3333 x 3) would not."""
+    frame = pd.concat([manifest_frame(per_class=7)[0]] * 30, ignore_index=True).head(7 * classes)
+    frame["animal"] = [f"class{i % classes}" for i in range(len(frame))]
+    frame["image"] = [f"{i}.png" for i in range(len(frame))]
+    data = manifest_frame()[1]
+    document = suite_document(frame, data.target, data.columns, DEFAULT_MARGIN, "manifest")
+    assert run_suite(frame, gx_suite(document, "manifest"))[1].success
+
+
 def test_bad_pictures_fail_the_suite_of_good_ones():
     """An unreadable file, a grey picture among colour ones, one file copied under many names
     and a class mostly gone each fail their expectation."""

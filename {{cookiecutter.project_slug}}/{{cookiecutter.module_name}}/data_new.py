@@ -185,14 +185,16 @@ def main(
     with reported("data-new"):
         if csv.is_dir():
             counts = f"{plug_in_folder(csv, target)} pictures"
+            review = "`images` (the size and colour the model reads)"
         else:
             kinds = plug_in(csv, target)
             kinds_counted = Counter(kinds.values()).items()
             counts = ", ".join(f"{count} {kind}" for kind, count in kinds_counted) + " columns"
+            review = "`data` (the guessed\ncolumn kinds; positive_label for a binary target)"
     typer.echo(
         f"data-new: {csv.name} is the project's data: {counts}\n"
-        "Review before `make pipeline` (docs/your-data.md): in params.yaml, `data` (the guessed\n"
-        "column kinds; positive_label for a binary target) and `gate` (each metric's minimum);\n"
+        f"Review before `make pipeline` (docs/your-data.md): in params.yaml, {review}\n"
+        "and `gate` (each metric's minimum);\n"
         f"{display_path(EXPECTATION_SUITE)} (written from this data); and the tests\n"
         "(tests/test_default_data.py skips itself on other data).\n"
         "Then commit: git add --all && git commit -m 'Use our own data'"

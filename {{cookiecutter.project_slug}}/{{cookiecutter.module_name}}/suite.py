@@ -150,7 +150,9 @@ def picture_expectations(
     modes = sorted(frame["mode"].dropna().astype(str).unique())
     copies = unique_share(frame["sha256"].duplicated(keep=False), duplicates)
     shares = frame[target].value_counts(normalize=True).sort_index(key=lambda i: i.astype(str))
-    partition = {"values": shares.index.tolist(), "weights": [round(w, 4) for w in shares]}
+    weights = [round(float(share), 6) for share in shares]
+    weights[weights.index(max(weights))] += round(1 - sum(weights), 6)  # GE wants a sum of 1
+    partition = {"values": shares.index.tolist(), "weights": weights}
     return [
         *found,
         expectation("column_values_to_be_in_set", column="mode", value_set=modes),
