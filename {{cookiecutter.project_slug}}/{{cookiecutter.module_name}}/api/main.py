@@ -24,7 +24,8 @@ from ..monitoring import metrics, prediction_log
 from . import cache
 {%- endif %}
 from .predictor import ModelState
-from .routes import prediction_router, router, validation_failed
+from .predictions import prediction_router
+from .routes import router, validation_failed
 from .schemas import build_request_models
 from .settings import Settings
 

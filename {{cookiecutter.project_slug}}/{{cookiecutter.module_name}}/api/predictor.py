@@ -66,16 +66,21 @@ class Predictor:
             for label, row in zip(labels, probabilities.tolist(), strict=True)
         ]
 
-    async def predict(self, records: Sequence[BaseModel]) -> list[Prediction]:
+    async def predict(
+        self, records: Sequence[BaseModel], observed: Sequence[Row] | None = None
+    ) -> list[Prediction]:
         """Predictions of validated records, in order. Async so that a cache can await its store;
-        the model runs right here, in tens of microseconds: a thread hop would cost more."""
+        the model runs right here, in tens of microseconds: a thread hop would cost more.
+        `observed`: what the observers see of each record in place of its row, when the row is
+        not what monitoring keeps (a picture's `images.measures` values, not its pixels)."""
         rows = [self.to_row(record) for record in records]
         if self.cache is None:
             predictions = self.score(rows)
         else:
             predictions = await self.cache.predict(rows, self.score)
+        seen = rows if observed is None else observed
         for observe in self.observers:
-            observe(rows, predictions)
+            observe(seen, predictions)
         return predictions
 
 
