@@ -127,10 +127,11 @@ BASE_FILES = {
 # Files that exist only when an option has a given value.
 OPTIONAL_FILES = {
     # A task's own files (a `<name>.<task>.<ext>` with no plain `<name>.<ext>`).
-    ("task", "image"): {"{module}/images.py"},
+    ("task", "image"): {"{module}/images.py", "tests/digits_bundle.py"},
     ("use_api", True): {
         "{module}/api/__init__.py",
         "{module}/api/main.py",
+        "{module}/api/predictions.py",
         "{module}/api/predictor.py",
         "{module}/api/routes.py",
         "{module}/api/schemas.py",
@@ -139,6 +140,7 @@ OPTIONAL_FILES = {
         "benchmarks/servers.py",
         "benchmarks/serving.py",
         "loadtests/locustfile.py",
+        "tests/api/bundles.py",
         "tests/api/conftest.py",
         "tests/api/test_api.py",
         "tests/api/test_api_fuzz.py",

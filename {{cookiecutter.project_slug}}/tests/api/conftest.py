@@ -1,74 +1,25 @@
-"""Fixtures of the prediction-service tests.
-
-`api_bundle` is a small bundle made the way the pipeline makes one (tests/small_bundle.py), so a
-change of the bundle format reaches these tests, trained on the configured data. `mixed_bundle`
-is one trained on a made-up table with numeric, category and text columns, so the service's
-handling of every kind of input is tested whatever the project's data holds.
+"""Fixtures of the prediction-service tests: the served bundle's (bundles.py), the service's
+settings and a test client of it.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import served
+from bundles import (  # the served bundle's fixtures
+    ApiBundle,
+    api_bundle,
+{%- if cookiecutter.task != "image" %}
+    mixed_bundle,
+    mixed_settings,
+{%- endif %}
+)
 
-MODEL_VERSION = 3
-REGISTERED_MODEL = "test_model"
-
-
-@dataclass(frozen=True)
-class ApiBundle:
-    directory: Path
-    examples_file: Path
-    features: list[str]
-    classes: list[str]
-    ranges: dict[str, tuple[float, float]]  # training min and max of each numeric feature
-    categories: dict[str, list[str]]  # values seen in training of each category feature
-    texts: list[str]  # the text features
-    records: list[dict[str, Any]]  # rows of the training split, as request bodies
-    labels: list[str]  # scikit-learn's predictions for `records`
-    registered_model: str = REGISTERED_MODEL
-    model_version: int = MODEL_VERSION
-
-    def copy_to(self, folder: Path) -> Path:
-        """A private copy of the bundle, for tests that damage it."""
-        return Path(shutil.copytree(self.directory, folder / "bundle"))
-
-    @property
-    def numeric(self) -> list[str]:
-        """The numeric features; a test that needs one skips itself on a model without any."""
-        if not self.ranges:
-            pytest.skip("the model has no numeric feature")
-        return list(self.ranges)
-
-
-def api_bundle_of(folder: Path, data: Any = None) -> ApiBundle:
-    # The pipeline's stack is imported here only: the service itself never needs it.
-    from small_bundle import small_bundle
-
-    made = small_bundle(
-        folder, REGISTERED_MODEL, MODEL_VERSION, trees=10, metrics={"accuracy": 0.95}, data=data
-    )
-    examples_file = folder / "test.csv"
-    made.test_split.to_csv(examples_file, index=False)
-    sample = made.typed(made.train_split).head(20)
-    features = made.metadata.features
-    return ApiBundle(
-        directory=made.directory,
-        examples_file=examples_file,
-        features=made.features,
-        classes=made.metadata.classes,
-        ranges={f.name: (f.min, f.max) for f in features if f.kind == "numeric"},
-        categories={f.name: f.categories for f in features if f.kind == "category"},
-        texts=[f.name for f in features if f.kind == "text"],
-        records=sample.to_dict("records"),
-        labels=[str(label) for label in made.model.predict(sample)],
-    )
+__all__ = ["api_bundle"{% if cookiecutter.task != "image" %}, "mixed_bundle", "mixed_settings"{% endif %}]
 
 
 @pytest.fixture(scope="session")
@@ -77,16 +28,6 @@ def free_port() -> Callable[[], int]:
     return served.free_port
 
 
-@pytest.fixture(scope="session")
-def api_bundle(tmp_path_factory: pytest.TempPathFactory) -> ApiBundle:
-    return api_bundle_of(tmp_path_factory.mktemp("api"))
-
-
-@pytest.fixture(scope="session")
-def mixed_bundle(tmp_path_factory: pytest.TempPathFactory) -> ApiBundle:
-    from tables import mixed_frame
-
-    return api_bundle_of(tmp_path_factory.mktemp("mixed"), mixed_frame())
 {%- if cookiecutter.use_redis_cache %}
 
 
@@ -111,6 +52,9 @@ def api_settings(api_bundle: ApiBundle, tmp_path: Path) -> Any:
         max_batch_size=8,
         range_margin=0.1,
         max_body_bytes=64 * 1024,
+{%- if cookiecutter.task == "image" %}
+        max_image_bytes=8 * 1024,
+{%- endif %}
 {%- if cookiecutter.use_redis_cache %}
         cache_url=None,
 {%- endif %}
@@ -118,14 +62,6 @@ def api_settings(api_bundle: ApiBundle, tmp_path: Path) -> Any:
         prediction_log_path=tmp_path / "predictions.sqlite",
         metrics_drift_summary=tmp_path / "drift.json",
 {%- endif %}
-    )
-
-
-@pytest.fixture
-def mixed_settings(api_settings: Any, mixed_bundle: ApiBundle) -> Any:
-    """The settings of `api_settings`, serving `mixed_bundle`."""
-    return api_settings.model_copy(
-        update={"bundle_dir": mixed_bundle.directory, "examples_file": mixed_bundle.examples_file}
     )
 
 

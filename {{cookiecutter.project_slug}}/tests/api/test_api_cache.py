@@ -84,11 +84,10 @@ def cached_client(api_settings, url: str, retry_after: float = 0.2) -> TestClien
 
 @pytest.mark.slow
 def test_second_request_is_a_hit_with_the_same_answer(api_settings, api_bundle, redis_server):
-    record = api_bundle.records[0]
     with cached_client(api_settings, redis_server.url) as client:
-        first = client.post("/predict", json=record)
-        # Same values, other key order: the key hashes the validated values, not the JSON text.
-        second = client.post("/predict", json=dict(reversed(list(record.items()))))
+        first = client.post("/predict", **api_bundle.single(0))
+        # Same values sent differently: the key hashes the values the model reads, not the body.
+        second = client.post("/predict", **api_bundle.same_again(0))
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
     assert first.json() == second.json()
     keys = redis_server.client().keys("prediction:*")
@@ -98,13 +97,12 @@ def test_second_request_is_a_hit_with_the_same_answer(api_settings, api_bundle, 
 
 @pytest.mark.slow
 def test_batch_reads_and_fills_the_cache_per_record(api_settings, api_bundle, redis_server):
-    records = api_bundle.records[:5]
     with cached_client(api_settings, redis_server.url) as client:
-        client.post("/predict", json=records[1])
-        client.post("/predict", json=records[3])
-        batch = client.post("/predict/batch", json={"records": records})
-        again = client.post("/predict/batch", json={"records": records})
-        singles = [client.post("/predict", json=record).json() for record in records]
+        client.post("/predict", **api_bundle.single(1))
+        client.post("/predict", **api_bundle.single(3))
+        batch = client.post("/predict/batch", **api_bundle.several(list(range(5))))
+        again = client.post("/predict/batch", **api_bundle.several(list(range(5))))
+        singles = [client.post("/predict", **api_bundle.single(i)).json() for i in range(5)]
     assert (batch.headers["x-cache"], again.headers["x-cache"]) == ("2/5", "5/5")
     assert batch.json() == again.json()
     assert [p["label"] for p in batch.json()["predictions"]] == api_bundle.labels[:5]
@@ -115,54 +113,52 @@ def test_batch_reads_and_fills_the_cache_per_record(api_settings, api_bundle, re
 
 @pytest.mark.slow
 def test_foreign_entry_is_a_miss_and_is_replaced(api_settings, api_bundle, redis_server):
-    record = api_bundle.records[0]
+    record = api_bundle.single(0)
     with cached_client(api_settings, redis_server.url) as client:
-        client.post("/predict", json=record)
+        client.post("/predict", **record)
         [key] = redis_server.client().keys("prediction:*")
         probabilities = {"nobody": 1.0}
         unknown_label = json.dumps({"label": "nobody", "probabilities": probabilities})
         for foreign in (b"\x00not json", unknown_label.encode()):
             redis_server.client().set(key, foreign)
-            response = client.post("/predict", json=record)
+            response = client.post("/predict", **record)
             assert response.headers["x-cache"] == "miss"
             assert response.json()["label"] == api_bundle.labels[0]
-        assert client.post("/predict", json=record).headers["x-cache"] == "hit"
+        assert client.post("/predict", **record).headers["x-cache"] == "hit"
 
 
 @pytest.mark.slow
 def test_service_keeps_answering_when_redis_goes_away_and_recovers(
     api_settings, api_bundle, redis_server
 ):
-    record, other = api_bundle.records[0], api_bundle.records[1]
+    record = api_bundle.single(0)
     with cached_client(api_settings, redis_server.url, retry_after=0.2) as client:
-        expected = client.post("/predict", json=record).json()
-        assert client.post("/predict", json=record).headers["x-cache"] == "hit"
+        expected = client.post("/predict", **record).json()
+        assert client.post("/predict", **record).headers["x-cache"] == "hit"
 
         redis_server.stop()
         for _ in range(3):
-            response = client.post("/predict", json=record)
+            response = client.post("/predict", **record)
             assert response.status_code == 200
             assert response.json() == expected
             assert response.headers["x-cache"] == "miss"
-        assert client.post("/predict/batch", json={"records": [record, other]}).status_code == 200
+        assert client.post("/predict/batch", **api_bundle.several([0, 1])).status_code == 200
         assert client.get("/ready").status_code == 200
 
         redis_server.start()  # same port, empty
         time.sleep(0.3)  # past API_CACHE_RETRY_AFTER_SECONDS
-        assert client.post("/predict", json=record).headers["x-cache"] == "miss"
-        assert client.post("/predict", json=record).headers["x-cache"] == "hit"
+        assert client.post("/predict", **record).headers["x-cache"] == "miss"
+        assert client.post("/predict", **record).headers["x-cache"] == "hit"
 
 
 @pytest.mark.slow
 def test_service_answers_when_redis_hangs(api_settings, api_bundle, redis_server):
-    record = api_bundle.records[0]
+    record = api_bundle.single(0)
     with cached_client(api_settings, redis_server.url) as client:
-        expected = client.post("/predict", json=record).json()
+        expected = client.post("/predict", **record).json()
         redis_server.pause(seconds=120)
         answers: list = []
-        worker = threading.Thread(
-            target=lambda: answers.append(client.post("/predict", json=record))
-        )
+        worker = threading.Thread(target=lambda: answers.append(client.post("/predict", **record)))
         worker.start()
         # A liveness guard, not a latency check: without a bounded wait this takes 120 s.
         worker.join(timeout=60)
@@ -180,7 +176,7 @@ def test_service_answers_when_redis_is_down_from_the_start(
     closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     with cached_client(api_settings, closed) as client:
         assert client.get("/ready").status_code == 200
-        response = client.post("/predict", json=api_bundle.records[0])
+        response = client.post("/predict", **api_bundle.single(0))
         assert response.status_code == 200
         assert response.headers["x-cache"] == "miss"
         assert response.json()["label"] == api_bundle.labels[0]
@@ -190,7 +186,7 @@ def test_service_answers_when_redis_is_down_from_the_start(
 
 def test_cache_is_off_without_a_url(api_settings, api_bundle):
     with cached_client(api_settings, "") as client:
-        response = client.post("/predict", json=api_bundle.records[0])
+        response = client.post("/predict", **api_bundle.single(0))
     assert response.status_code == 200
     assert "x-cache" not in response.headers
 
@@ -205,11 +201,10 @@ def test_keys_depend_on_model_and_values_only(api_bundle):
         PredictionCache(Predictor(served, model, record), client=None, settings=settings)  # type: ignore[arg-type]
         for served in (metadata, newer)
     )
-    # Two different requests of the model's data, as the service types them (numbers first).
-    names = metadata.feature_names
-    records = [tuple(record[name] for name in names) for record in api_bundle.records]
+    # Two different requests of the model's data, as the service reads them (its rows).
+    records = api_bundle.rows()
     row = records[0]
-    unlike = next(other for other in records if other != row)
+    unlike = next(other for other in records if not all(map(np.array_equal, other, row)))
     first, same, other = cache.keys([row, row, unlike])
     assert first == same != other
     # A number is keyed by its float32 value, as the model reads it, whatever its width.

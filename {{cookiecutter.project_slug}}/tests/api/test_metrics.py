@@ -206,7 +206,7 @@ def test_cache_answers_are_counted_by_record_from_the_header():
 def test_metrics_can_be_turned_off(api_settings, api_bundle):
     settings = api_settings.model_copy(update={"metrics_enabled": False})
     with TestClient(create_app(settings)) as client:
-        assert client.post("/predict", json=api_bundle.records[0]).status_code == 200
+        assert client.post("/predict", **api_bundle.single(0)).status_code == 200
         assert client.get("/metrics").status_code == 404
 
 

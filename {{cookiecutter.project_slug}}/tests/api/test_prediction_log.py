@@ -134,13 +134,13 @@ def test_a_log_of_an_earlier_format_is_never_appended_to(tmp_path):
 def test_rejected_requests_are_not_logged(api_settings, api_bundle, log_path):
     with logged_client(api_settings, log_path) as client:
         assert client.post("/predict", json={"nothing": 1.0}).status_code == 422
-        assert client.post("/predict", json=api_bundle.records[0]).status_code == 200
+        assert client.post("/predict", **api_bundle.single(0)).status_code == 200
     assert len(read_recent(log_path, 10)) == 1
 
 
 def test_logging_can_be_turned_off(api_settings, api_bundle, log_path):
     with logged_client(api_settings, log_path, enabled=False) as client:
-        response = client.post("/predict", json=api_bundle.records[0])
+        response = client.post("/predict", **api_bundle.single(0))
     assert response.status_code == 200
     assert "x-request-id" not in response.headers
     assert not log_path.exists()
@@ -152,8 +152,8 @@ def test_an_unwritable_folder_costs_log_rows_never_answers(api_settings, api_bun
     blocker.write_text("not a folder")
     caplog.set_level(logging.WARNING)
     with logged_client(api_settings, blocker / "predictions.sqlite") as client:
-        for record in api_bundle.records[:4]:
-            assert client.post("/predict", json=record).status_code == 200
+        for index in range(4):
+            assert client.post("/predict", **api_bundle.single(index)).status_code == 200
         wait_for(lambda: dropped(client, "unwritable") == 4)
     warnings = [r for r in caplog.records if "prediction log" in r.getMessage()]
     assert len(warnings) == 1, "one warning per outage, not one per request"
@@ -317,7 +317,7 @@ def test_writers_of_two_threads_share_the_file(log_path):
 def test_a_stopped_service_has_written_everything_it_answered(api_settings, api_bundle,
                                                              log_path):  # fmt: skip
     with logged_client(api_settings, log_path) as client:
-        for record in api_bundle.records:
-            client.post("/predict", json=record)
+        for index in range(len(api_bundle.labels)):
+            client.post("/predict", **api_bundle.single(index))
     # No wait: stopping the service wrote what was queued.
-    assert len(read_recent(log_path, 1000)) == len(api_bundle.records)
+    assert len(read_recent(log_path, 1000)) == len(api_bundle.labels)

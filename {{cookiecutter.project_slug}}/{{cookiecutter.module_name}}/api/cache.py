@@ -7,8 +7,10 @@ header. Nothing outside this file knows Redis. A prediction is stored
 under the sha256 of the model's identity (registered name, version, ONNX file hash) and of the
 values the model receives (numbers as float32), in feature order: two requests that differ only
 in key order, spacing or `1` versus `1.0` share an entry, and a new model version never reads the
-old one's entries. Entries expire after API_CACHE_TTL_SECONDS. Answers say what happened in
-`X-Cache`: `hit` or `miss` for one record, `<hits>/<records>` for several.
+old one's entries. A picture's key is the bytes of its pixels as the model reads them, so the
+same picture sent again, or re-encoded without loss, is a hit. Entries expire after
+API_CACHE_TTL_SECONDS. Answers say what happened in `X-Cache`: `hit` or `miss` for one record,
+`<hits>/<records>` for several.
 
 Redis is an optimisation, never a dependency: every call is bounded by API_CACHE_TIMEOUT_SECONDS,
 and after a failure the service stops asking for API_CACHE_RETRY_AFTER_SECONDS, answering
@@ -56,6 +58,7 @@ class PredictionCache:
         identity = predictor.metadata.identity
         self._model_key = f"{identity.registered_model}:{identity.version}:{identity.sha256}\0"
         self._numeric_count = len(predictor.metadata.numeric_features)  # a row's first values
+        self._picture = predictor.metadata.image_feature is not None  # a row: (pixels,)
         self._paused_until = 0.0
 
     def keys(self, rows: Sequence[Row]) -> list[str]:
@@ -66,8 +69,11 @@ class PredictionCache:
         prefix = self.settings.cache_key_prefix
         keys = []
         for row in rows:
-            numbers = np.asarray(row[:count], dtype="<f4").tobytes()
-            strings = json.dumps(list(row[count:]), ensure_ascii=False).encode("utf-8")
+            if self._picture:
+                numbers, strings = np.asarray(row[0], dtype="<f4").tobytes(), b""
+            else:
+                numbers = np.asarray(row[:count], dtype="<f4").tobytes()
+                strings = json.dumps(list(row[count:]), ensure_ascii=False).encode("utf-8")
             keys.append(f"{prefix}:{hashlib.sha256(model + numbers + strings).hexdigest()}")
         return keys
 

@@ -23,8 +23,9 @@ from ..monitoring import metrics, prediction_log
 {%- if cookiecutter.use_redis_cache %}
 from . import cache
 {%- endif %}
+from .predictions import prediction_router
 from .predictor import ModelState
-from .routes import prediction_router, router, validation_failed
+from .routes import router, validation_failed
 from .schemas import build_request_models
 from .settings import Settings
 

@@ -1,12 +1,11 @@
-"""The endpoints, thin functions over the loaded predictor (`PredictorDep`: a 503 with the reason
-while there is none), and the 422 answer. /predict and /predict/batch take models built from the
-served bundle (schemas.py): `prediction_router(models)` declares them when the app is created.
-No `from __future__ import annotations`: FastAPI could not find those local models by name.
+"""The service's own endpoints (/health, /ready, /model), the loaded predictor as a dependency
+(`PredictorDep`: a 503 with the reason while there is none) and the 422 answer. The prediction
+endpoints, which follow the served bundle, are in predictions.py.
 """
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -16,11 +15,6 @@ from .schemas import ErrorMessage, FieldError, Health, Readiness, RequestModels,
 
 NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorMessage, "description": "No model is loaded (see /ready)"}
-}
-INVALID: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorMessage, "description": "The body is not UTF-8"},
-    413: {"description": "The body is larger than API_MAX_BODY_BYTES"},
-    422: {"model": ValidationErrors, "description": "The request is invalid, field by field"},
 }
 
 
@@ -56,33 +50,6 @@ async def ready(request: Request, response: Response) -> Readiness:
 async def model(predictor: PredictorDep) -> BundleMetadata:
     """The served model: identity, metrics, features with their training ranges, ONNX details."""
     return predictor.metadata
-
-
-def prediction_router(models: RequestModels) -> APIRouter:
-    """/predict and /predict/batch for the request models of the served bundle."""
-    predictions = APIRouter(tags=["predictions"], responses={**INVALID, **NOT_READY})
-    several = {"records": [example["value"] for example in models.examples.values()]}
-    batch_examples = {"records": {"summary": "Several records", "value": several}}
-
-    @predictions.post("/predict", response_model=models.prediction_response)
-    async def predict(
-        record: Annotated[models.record, Body(openapi_examples=models.examples)],
-        predictor: PredictorDep,
-    ) -> Any:
-        """Predict one record: the label, each class's probability and the model version."""
-        [prediction] = await predictor.predict([record])
-        return {**prediction, "model_version": predictor.version}
-
-    @predictions.post("/predict/batch", response_model=models.batch_response)
-    async def predict_batch(
-        batch: Annotated[models.batch, Body(openapi_examples=batch_examples)],
-        predictor: PredictorDep,
-    ) -> Any:
-        """Predict up to API_MAX_BATCH_SIZE records with one call of the model, in order."""
-        answers = await predictor.predict(batch.records)
-        return {"model_version": predictor.version, "predictions": answers}
-
-    return predictions
 
 
 # Enough to fix a request; a batch with every field wrong would otherwise list thousands.

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..bundle import BundleMetadata, CategoryFeature, NumericFeature
+from ..bundle import BundleMetadata, CategoryFeature, ImageFeature, NumericFeature
 from ..inference import sample_row
 
 # Longest category value a request may send; category values are names, not text.
@@ -104,6 +104,10 @@ def build_request_models(
                 settings = Field(
                     alias=name, strict=True, max_length=CATEGORY_MAX_CHARS, description=about
                 )
+        elif isinstance(feature, ImageFeature):  # filled by the upload route, never from JSON
+            field_type = Any
+            about = f"The picture's {feature.size} pixel values (images.pixels)"
+            settings = Field(alias=name, description=about)
         else:
             field_type = str
             about = f"Free text, at most {max_text_chars} characters"
@@ -119,6 +123,7 @@ def build_request_models(
         __config__=strict_object,
         records=(list[record], Field(min_length=1, max_length=max_batch_size)),
     )
+    json_records = metadata is not None and metadata.image_feature is None
     label = Literal[tuple(metadata.classes) if metadata else ("",)]  # type: ignore[misc]
     prediction = create_model(
         "Prediction",
@@ -139,7 +144,7 @@ def build_request_models(
             predictions=(list[prediction], Field(description="One per record, in order")),
         ),
         ranges=ranges,
-        examples=request_examples(metadata, record, examples_file) if metadata else {},
+        examples=request_examples(metadata, record, examples_file) if json_records else {},
     )
 
 

@@ -25,7 +25,14 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(256, ge=1, le=100_000, description="Most records per batch")
     max_text_chars: int = Field(5000, ge=1, description="Longest value of a text feature")
     strict_categories: bool = Field(False, description="422 for a category unseen in training")
+{%- if cookiecutter.task == "image" %}
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Larger bodies: 413, unread")
+    # A picture's own caps (api/predictions.py): more bytes, or more pixels than images.py's
+    # MAX_PIXELS, is a 413; the body cap above bounds a whole batch.
+    max_image_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest picture file")
+{%- else %}
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Larger bodies: 413, unread")
+{%- endif %}
     # 1 suits small models: concurrent requests already share the cores.
     onnx_threads: int = Field(1, ge=0, description="ONNX Runtime threads per call (0: all cores)")
     examples_file: Path | None = Field(TEST_FILE, description="Rows shown as examples in /docs")
