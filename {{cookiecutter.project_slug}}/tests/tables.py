@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from {{ cookiecutter.module_name }}.bundle import (
+    ImageFeature,
     Kind,
 )
 from {{ cookiecutter.module_name }}.dataset import (
@@ -26,6 +27,8 @@ from {{ cookiecutter.module_name }}.features import (
 )
 from {{ cookiecutter.module_name }}.modeling.splits import (
     feature_kinds,
+    features_and_labels,
+    image_feature,
 )
 from {{ cookiecutter.module_name }}.params import (
     DataParams,
@@ -59,6 +62,20 @@ def kinds(params: Params | None = None) -> dict[str, Kind]:
     """The configured data's features and their kinds, as `train` decides them."""
     params = params or load_params()
     return feature_kinds(list(raw_frame().columns), params.data.target, params.data.columns)
+
+
+def image(params: Params | None = None) -> ImageFeature | None:
+    """How the model reads the configured data's pictures; None for data without any."""
+    params = params or load_params()
+    return image_feature(kinds(params), params)
+
+
+def features_of(
+    frame: pd.DataFrame, params: Params | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """A split's features and labels, as `train` reads the configured data."""
+    params = params or load_params()
+    return features_and_labels(frame, params.data.target, kinds(params), image(params))
 
 
 def manifest_frame(per_class: int = 20) -> tuple[pd.DataFrame, DataParams]:

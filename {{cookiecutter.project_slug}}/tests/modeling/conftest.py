@@ -17,7 +17,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from tables import kinds, raw_frame, splits
+from tables import features_of, kinds, raw_frame, splits
 
 from {{ cookiecutter.module_name }}.dataset import (
     write_raw,
@@ -35,9 +35,6 @@ from {{ cookiecutter.module_name }}.modeling.export import (
 from {{ cookiecutter.module_name }}.modeling.promote import (
     Promotion,
     promote,
-)
-from {{ cookiecutter.module_name }}.modeling.splits import (
-    features_and_labels,
 )
 from {{ cookiecutter.module_name }}.modeling.train import (
     build_model,
@@ -140,7 +137,7 @@ def data_splits() -> tuple[pd.DataFrame, pd.DataFrame]:
 def fitted_model(data_splits):
     """The configured model fitted on the train split, without MLflow or CodeCarbon."""
     params = load_params()
-    features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
+    features, labels = features_of(data_splits[0])
     return build_model(params.train, kinds()).fit(features, labels)
 
 

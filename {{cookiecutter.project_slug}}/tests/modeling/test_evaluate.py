@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from tables import kinds
+from tables import features_of
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.config import (
@@ -31,16 +31,13 @@ from {{ cookiecutter.module_name }}.modeling.scoring import (
     per_class,
     positive_column,
 )
-from {{ cookiecutter.module_name }}.modeling.splits import (
-    features_and_labels,
-)
 
 # The metrics of every target; `positive_*` ones come with a positive label.
 HEADLINE = ["accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "roc_auc"]
 
 
 def test_metrics_plot_data_and_figures(tmp_path, params, data_splits, fitted_model):
-    features, labels = features_and_labels(data_splits[1], params.data.target, kinds())
+    features, labels = features_of(data_splits[1])
     positive = params.data.positive_label
     scored = Scored.of(fitted_model, features, labels, positive)
     metrics = compute_metrics(

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from sklearn.pipeline import Pipeline
-from tables import kinds, mixed_frame
+from tables import features_of, image, kinds, mixed_frame
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.bundle import (
@@ -71,12 +71,13 @@ def export_command(space, candidate_dir: Path, bundle_dir: Path):
 
 
 def onnx_of(model: Pipeline, features: pd.DataFrame, columns: dict) -> OnnxModel:
-    described = describe_features(features, columns)
+    # An image model's one feature is described by params.yaml's `images`, not by its pixels.
+    described = [image()] if "image" in columns.values() else describe_features(features, columns)
     return OnnxModel(to_onnx(model, described), SIGNATURE, onnx_inputs(described))
 
 
 def test_onnx_model_agrees_with_scikit_learn(params, data_splits, fitted_model):
-    features, _ = features_and_labels(data_splits[1], params.data.target, kinds())
+    features, _ = features_of(data_splits[1])
     onnx_model = onnx_of(fitted_model, features, kinds())
     outputs = [output.name for output in onnx_model.session.get_outputs()]
     assert outputs == [SIGNATURE.label_output, SIGNATURE.probabilities_output]
@@ -178,7 +179,7 @@ def test_the_same_model_gives_the_same_bytes_in_every_process():
 
 
 def test_parity_check_catches_a_different_model(params, data_splits, fitted_model, with_train):
-    features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
+    features, labels = features_of(data_splits[0])
     stump = with_train(params, model="random_forest", n_estimators=1, max_depth=1).train
     other = build_model(stump, kinds()).fit(features, labels)  # whatever the configured model
     with pytest.raises(BundleError, match="disagree"):
@@ -190,8 +191,8 @@ def test_parity_check_catches_a_different_model(params, data_splits, fitted_mode
 def test_parity_holds_for_every_seed(params, data_splits, with_train, model):
     """The forest's ONNX copy used to lose parity on 13 of 20 seeds (a scaler computing in
     float32 moved values across split thresholds); without it, every seed agrees."""
-    train_features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
-    test_features, _ = features_and_labels(data_splits[1], params.data.target, kinds())
+    train_features, labels = features_of(data_splits[0])
+    test_features, _ = features_of(data_splits[1])
     for seed in PARITY_SEEDS:
         fitted = build_model(with_train(params, model=model, random_state=seed).train, kinds())
         fitted.fit(train_features, labels)
@@ -212,7 +213,7 @@ def test_export_writes_a_bundle_the_service_can_load(champion_workspace):
         space.params.data.target
     ]))  # fmt: skip
 
-    features, _ = read_split(space.test_file, space.params.data.target, kinds())
+    features, _ = read_split(space.test_file, space.params.data.target, kinds(), image())
     labels, probabilities = model.predict(list(features.itertuples(index=False, name=None)))
     np.testing.assert_array_equal(labels, fitted.predict(features))
     np.testing.assert_allclose(probabilities, fitted.predict_proba(features), atol=1e-5)
@@ -245,7 +246,7 @@ def test_failed_parity_registers_nothing_and_moves_nothing(
     served_before = folder_bytes(space.bundle_dir)
     versions = len(client.search_model_versions(f"name = '{name}'"))
     # The converter hands back another model's ONNX copy: a real disagreement, on any data.
-    features, labels = read_split(space.train_file, space.params.data.target, kinds())
+    features, labels = read_split(space.train_file, space.params.data.target, kinds(), image())
     stump_params = with_train(space.params, model="random_forest", n_estimators=1, max_depth=1)
     stump = build_model(stump_params.train, kinds())
     stump.fit(features, labels)

@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from tables import kinds, mixed_frame
+from tables import features_of, image, kinds, mixed_frame
 
 from {{ cookiecutter.module_name }}.errors import (
     PipelineError,
@@ -46,7 +46,7 @@ def test_forest_is_unscaled_and_regression_is_scaled(params, data_splits, with_t
     assert isinstance(regression.steps[-1][1], LogisticRegression)
     # And both learn the configured data.
     regression = build_model(with_train(params, model="logistic_regression").train, kinds())
-    features, labels = features_and_labels(data_splits[0], params.data.target, kinds())
+    features, labels = features_of(data_splits[0])
     assert set(regression.fit(features, labels).classes_) == set(labels)
 
 
@@ -113,7 +113,7 @@ def test_parameters_reach_the_classifier(params, with_train):
 
 def test_model_reaches_every_gate_threshold(params, data_splits, fitted_model):
     """The model as configured meets the gate the team set for its data."""
-    features, labels = features_and_labels(data_splits[1], params.data.target, kinds())
+    features, labels = features_of(data_splits[1])
     metrics = compute_metrics(
         labels,
         fitted_model.predict(features),
@@ -152,11 +152,11 @@ def test_training_records_model_data_features_and_emissions(champion_workspace):
 
     # The features, and what the service will enforce of them, are those of the training split.
     target = space.params.data.target
-    train_features, _ = read_split(space.train_file, target, kinds())
-    assert run.features == describe_features(train_features, kinds())
+    train_features, _ = read_split(space.train_file, target, kinds(), image())
+    assert run.features == ([image()] if image() else describe_features(train_features, kinds()))
     assert [feature.name for feature in run.features] == list(kinds())
 
     # The MLflow model and the candidate file are the same model.
-    test_features, _ = read_split(space.test_file, target, kinds())
+    test_features, _ = read_split(space.test_file, target, kinds(), image())
     logged = mlflow.sklearn.load_model(run.model_uri)
     np.testing.assert_array_equal(logged.predict(test_features), model.predict(test_features))

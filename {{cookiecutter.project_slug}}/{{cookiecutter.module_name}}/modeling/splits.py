@@ -17,7 +17,7 @@ import pandas as pd
 from ..bundle import KINDS, Feature, ImageFeature, Kind, collapsed
 from ..config import PROJ_ROOT
 from ..errors import PipelineError
-from ..params import ColumnKind
+from ..params import ColumnKind, Params
 
 
 class SplitError(PipelineError):
@@ -45,6 +45,18 @@ def kinds_of(features: Sequence[Feature]) -> dict[str, Kind]:
 
 def image_of(features: Sequence[Feature]) -> ImageFeature | None:
     return next((f for f in features if isinstance(f, ImageFeature)), None)
+
+
+def image_feature(kinds: dict[str, Kind], params: Params) -> ImageFeature | None:
+    """How the model reads the image column, if the data has one (the `images` section)."""
+    names = [name for name, kind in kinds.items() if kind == "image"]
+    if not names:
+        return None
+    if params.images is None or len(kinds) > 1:
+        raise SplitError(
+            "an image model reads one image column, sized by the `images` section of params.yaml"
+        )
+    return ImageFeature(name=names[0], **params.images.model_dump())
 
 
 def pixel_columns(paths: pd.Series, image: ImageFeature) -> pd.DataFrame:

@@ -30,15 +30,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ..bundle import (
-    KINDS,
-    CategoryFeature,
-    Feature,
-    ImageFeature,
-    Kind,
-    NumericFeature,
-    TextFeature,
-)
+from ..bundle import KINDS, CategoryFeature, Feature, Kind, NumericFeature, TextFeature
 from ..config import (
     CANDIDATE_DIR,
     EMISSIONS_FILE,
@@ -52,7 +44,7 @@ from ..errors import PipelineError, reported
 from ..params import Params, TrainParams, load_params
 from ..tracking import connect, owner_tags, tracking_errors
 from .candidate import CandidateRun, write_candidate
-from .splits import feature_kinds, features_and_labels, read_frame
+from .splits import feature_kinds, features_and_labels, image_feature, read_frame
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -73,8 +65,6 @@ def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
             max_iter=200,
             random_state=params.random_state,
         )
-        if "image" in kinds.values():  # the pixel columns, as they are
-            return Pipeline([("classifier", classifier)])
         numeric, characters = StandardScaler(), True
     elif params.model == "random_forest":
         # No scaler: ONNX scales in float32, scikit-learn in float64, and a value moved across a
@@ -89,6 +79,8 @@ def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
         classifier = LogisticRegression(C=params.C, max_iter=1000, random_state=params.random_state)
         numeric, characters = StandardScaler(), True
     # ---- end TEAM ----
+    if "image" in kinds.values():  # pixel values, 0..1: read as they are
+        return Pipeline([("classifier", classifier)])
     columns = column_transformer(kinds, numeric, characters)
     return Pipeline([("columns", columns), ("classifier", classifier)])
 
@@ -116,18 +108,6 @@ def char_vectorizer() -> TfidfVectorizer:
     """TF-IDF of runs of 2 to 4 characters: what words miss (spelling, endings, code). Word pairs
     and `sublinear_tf` would score better but ONNX Runtime then differed by up to 0.16."""
     return TfidfVectorizer(analyzer="char", ngram_range=(2, 4), max_features=20_000)
-
-
-def image_feature(kinds: dict[str, Kind], params: Params) -> ImageFeature | None:
-    """How the model reads the image column, if the data has one (the `images` section)."""
-    names = [name for name, kind in kinds.items() if kind == "image"]
-    if not names:
-        return None
-    if params.images is None or len(kinds) > 1:
-        raise PipelineError(
-            "an image model reads one image column, sized by the `images` section of params.yaml"
-        )
-    return ImageFeature(name=names[0], **params.images.model_dump())
 
 
 def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Feature]:
