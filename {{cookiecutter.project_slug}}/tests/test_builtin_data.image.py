@@ -3,7 +3,10 @@ folder laid out as <label>/<picture>.png|jpg, and one line for every folder that
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
+from scratch import commit, run
+from support import scratch_copy
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }} import (
@@ -132,3 +135,29 @@ def test_pixels_of_a_manifest_row_are_what_the_model_reads(pets):
     feature = ImageFeature(kind="image", name="image", width=6, height=5, mode="L")
     values = load_pixels(pets / "cat" / "3.png", feature)
     assert values.shape == (30,) and np.allclose(values, 30 / 255)
+
+
+@pytest.mark.slow
+def test_make_data_new_with_a_folder_feeds_the_pipeline(tmp_path, pets):
+    """A team's folder, as `make data-new FOLDER=...` runs it in a scratch copy: versioned by
+    DVC, params.yaml rewritten, the suite written, and `validate` and `features` pass on it; a
+    damaged picture added later stops `validate` in one line."""
+    root = tmp_path / "project"
+    env = scratch_copy(root)
+    commit(root, env, "scratch copy")
+    package = "{{ cookiecutter.module_name }}"
+    done = run(["python", "-m", f"{package}.data_new", str(pets), "--target", "animal"], root, env)
+    assert "is the project's data: 7 pictures" in done.stdout
+    data = yaml.safe_load((root / "params.yaml").read_text())["data"]
+    assert (data["source"], data["folder"], data["target"]) == (
+        "folder", "data/external/images", "animal",
+    )  # fmt: skip
+    assert (root / "data" / "external" / "images.dvc").is_file()
+    run(["dvc", "repro", "features"], root, env)
+    assert len((root / "data" / "processed" / "test.csv").read_text().splitlines()) == 3
+
+    (root / "data" / "external" / "images" / "cat" / "broken.png").write_bytes(b"not a picture")
+    stopped = run(["dvc", "repro", "features"], root, env, check=False)
+    ours = [line for line in stopped.stderr.splitlines() if line.startswith("validate: ")]
+    assert stopped.returncode != 0 and "Traceback" not in stopped.stderr
+    assert any("column readable: 1 of 8 values unexpected: false" in line for line in ours), ours

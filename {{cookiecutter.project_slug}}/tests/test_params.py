@@ -82,6 +82,10 @@ def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
             "data.columns lists the target",
         ),
         (
+            lambda d: d["data"].update(source="folder", folder=""),
+            "data.source folder reads pictures: set data.folder and an `images:` section",
+        ),
+        (
             lambda d: d["data"]["columns"].update(some_column="date"),
             "data.columns.some_column: Input should be 'numeric', 'category', 'text', 'image' or "
             "'ignore'",

@@ -193,8 +193,8 @@ def main(
             review = "`data` (the guessed\ncolumn kinds; positive_label for a binary target)"
     typer.echo(
         f"data-new: {csv.name} is the project's data: {counts}\n"
-        f"Review before `make pipeline` (docs/your-data.md): in params.yaml, {review}\n"
-        "and `gate` (each metric's minimum);\n"
+        f"Review before `make pipeline` (docs/your-data.md): in params.yaml, {review} and `gate`\n"
+        "(each metric's minimum);\n"
         f"{display_path(EXPECTATION_SUITE)} (written from this data); and the tests\n"
         "(tests/test_default_data.py skips itself on other data).\n"
         "Then commit: git add --all && git commit -m 'Use our own data'"
