@@ -51,6 +51,7 @@ OPTIONAL_PARTS = {
     "use_monitoring": [
         "{module}/monitoring",
         "tests/monitoring",
+        "tests/monitored.py",
         "tests/api/test_metrics.py",
         "tests/api/test_metrics_server.py",
         "tests/api/test_prediction_log.py",

@@ -195,6 +195,7 @@ OPTIONAL_FILES = {
         "tests/api/test_metrics.py",
         "tests/api/test_metrics_server.py",
         "tests/api/test_prediction_log.py",
+        "tests/monitored.py",
         "tests/monitoring/conftest.py",
         "tests/monitoring/test_drift.py",
         "tests/monitoring/test_traffic.py",

@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 import pytest
-from tables import raw_frame
+from tables import manifest_frame, raw_frame
 
 from {{ cookiecutter.module_name }}.features import (
     SplitSizeError,
@@ -75,3 +75,15 @@ def test_data_that_cannot_be_split_stratified_is_one_line(labels, test_size, mes
     frame = pd.DataFrame({"x": range(len(labels)), "y": labels})
     with pytest.raises(SplitSizeError, match=re.escape(message)):
         check_splittable(frame, "y", settings(test_size=test_size))
+
+
+def test_the_same_picture_under_two_names_is_one_row():
+    """A picture's path is left out of the duplicate check: a copy of a file under another name
+    (same sha256, size and label) would otherwise sit in both sets."""
+    frame, data = manifest_frame()
+    copies = frame.head(10).assign(image=lambda f: f["image"].str.replace(".png", "-copy.png"))
+    doubled = pd.concat([frame, copies], ignore_index=True)
+    train, test = split(doubled, data.target, settings(), data.columns)
+    assert len(train) + len(test) == len(frame)
+    assert not set(train["sha256"]) & set(test["sha256"])
+    assert sum(map(len, split(doubled, data.target, settings()))) == len(doubled)

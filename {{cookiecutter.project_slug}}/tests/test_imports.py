@@ -57,7 +57,14 @@ STAGES = {
 # it. A module in `api/` or `monitoring/` is in the service or monitoring layer unless named here.
 LAYERS = {
     "ground": {"", "config", "params", "errors"},
-    "contracts": {"bundle", "inference", "modeling.candidate", "api.schemas", "monitoring.summary"},
+    "contracts": {
+        "bundle",
+        "images",
+        "inference",
+        "modeling.candidate",
+        "api.schemas",
+        "monitoring.summary",
+    },
     "shared": {
         "builtin_data",
         "tracking",

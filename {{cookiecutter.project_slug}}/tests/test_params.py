@@ -32,7 +32,7 @@ def write(tmp_path):
 
 def test_the_projects_params_load():
     params = load_params()
-    assert params.train.model in ("random_forest", "logistic_regression")
+    assert params.train.model in ("random_forest", "logistic_regression", "mlp")
     assert 0 < params.features.test_size < 1
 
 
@@ -83,7 +83,8 @@ def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
         ),
         (
             lambda d: d["data"]["columns"].update(some_column="date"),
-            "data.columns.some_column: Input should be 'numeric', 'category', 'text' or 'ignore'",
+            "data.columns.some_column: Input should be 'numeric', 'category', 'text', 'image' or "
+            "'ignore'",
         ),
     ],
 )

@@ -9,7 +9,7 @@ import re
 
 import pandas as pd
 import pytest
-from tables import mixed_frame, raw_frame
+from tables import manifest_frame, mixed_frame, raw_frame
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.params import (
@@ -20,6 +20,7 @@ from {{ cookiecutter.module_name }}.suite import (
     DEFAULT_DUPLICATES,
     DEFAULT_MARGIN,
     NUMBER_PATTERN,
+    SuiteError,
     app,
     suite_document,
     suite_text,
@@ -267,3 +268,64 @@ def test_same_data_same_file(frame):
     first = suite_text(suite_document(frame, TARGET, columns, DEFAULT_MARGIN, "data.csv"))
     second = suite_text(suite_document(frame.copy(), TARGET, columns, DEFAULT_MARGIN, "data.csv"))
     assert first == second
+
+
+def test_a_manifest_of_pictures_gets_their_expectations_and_meets_them():
+    frame, data = manifest_frame()
+    document = suite_document(frame, data.target, data.columns, DEFAULT_MARGIN, "manifest")
+    found = {(e["type"], e["kwargs"].get("column")) for e in document["expectations"]}
+    assert {
+        ("expect_column_values_to_be_unique", "image"),
+        ("expect_column_values_to_be_in_set", "readable"),
+        ("expect_column_values_to_be_between", "width"),
+        ("expect_column_values_to_be_between", "height"),
+        ("expect_column_values_to_be_in_set", "mode"),
+        ("expect_column_values_to_be_unique", "sha256"),
+        ("expect_column_kl_divergence_to_be_less_than", "animal"),
+    } <= found
+    assert run_suite(frame, gx_suite(document, "manifest"))[1].success
+
+
+@pytest.mark.parametrize("classes", [3, 7, 60])
+def test_the_class_balance_of_any_number_of_classes_reads_back(classes):
+    """GE refuses shares that do not sum to 1: rounded thirds (0.3333 x 3) would not."""
+    frame = pd.concat([manifest_frame(per_class=7)[0]] * 30, ignore_index=True).head(7 * classes)
+    frame["animal"] = [f"class{i % classes}" for i in range(len(frame))]
+    frame["image"] = [f"{i}.png" for i in range(len(frame))]
+    data = manifest_frame()[1]
+    document = suite_document(frame, data.target, data.columns, DEFAULT_MARGIN, "manifest")
+    assert run_suite(frame, gx_suite(document, "manifest"))[1].success
+
+
+def test_bad_pictures_fail_the_suite_of_good_ones():
+    """An unreadable file, a grey picture among colour ones, one file copied under many names
+    and a class mostly gone each fail their expectation."""
+    frame, data = manifest_frame()
+    document = suite_document(frame, data.target, data.columns, DEFAULT_MARGIN, "manifest")
+    bad = frame.copy()
+    bad.loc[0, ["readable", "width", "height", "mode"]] = [False, 0, 0, ""]
+    bad.loc[1, "mode"] = "L"
+    bad.loc[2:6, "sha256"] = bad.loc[2, "sha256"]
+    bad = bad.drop(index=bad.index[bad["animal"] == "dog"][:17])
+    result = run_suite(bad.reset_index(drop=True), gx_suite(document, "manifest"))[1]
+    failed = {
+        (item.expectation_config.type, item.expectation_config.kwargs.get("column"))
+        for item in result.results
+        if not item.success
+    }
+    assert failed == {
+        ("expect_column_values_to_be_in_set", "readable"),
+        ("expect_column_values_to_be_between", "width"),
+        ("expect_column_values_to_be_between", "height"),
+        ("expect_column_values_to_be_in_set", "mode"),
+        ("expect_column_values_to_be_unique", "sha256"),
+        ("expect_column_kl_divergence_to_be_less_than", "animal"),
+    }
+
+
+def test_an_image_column_without_the_manifest_columns_stops_in_one_line():
+    frame, data = manifest_frame()
+    with pytest.raises(
+        SuiteError, match=r"^the data has an image column but not the manifest's \['sha256'\]$"
+    ):
+        suite_document(frame.drop(columns="sha256"), data.target, data.columns, 0.1, "manifest")

@@ -1,6 +1,7 @@
-"""`make data-new CSV=<file> TARGET=<column>`: plug a team's own CSV file into the project.
+"""`make data-new CSV=<file> TARGET=<column>`: plug a team's own CSV file into the project (or,
+for pictures, `make data-new FOLDER=<folder>`: one folder per label, named for it).
 
-It checks the file and changes nothing when it cannot be used; then it versions a copy with DVC,
+It checks the data and changes nothing when it cannot be used; then it versions a copy with DVC,
 rewrites the `data` section of params.yaml (guessing each column's kind), runs the `data` stage
 and writes the validation suite from its output (docs/your-data.md says what to review).
 """
@@ -19,6 +20,7 @@ import pandas as pd
 import typer
 import yaml
 
+from . import builtin_data
 from .config import (
     EXPECTATION_SUITE,
     EXTERNAL_DATA_DIR,
@@ -73,7 +75,8 @@ def data_section(data: DataParams, source: str) -> str:
         f"data:\n  # Written by `make data-new` from {source}: review the column kinds (numeric,\n"
         "  # category, text or ignore) and positive_label; see docs/your-data.md.\n"
     ]
-    for key, value in data.model_dump().items():
+    unused = {"folder"} if data.source != "folder" else {"csv"}  # one of the two locations
+    for key, value in data.model_dump(exclude=unused).items():
         description = DataParams.model_fields[key].description
         lines.append(f"  # {description}\n" if description else "")
         lines.append(
@@ -125,38 +128,73 @@ def plug_in(csv: Path, target: str, params_file: Path = PARAMS_FILE) -> dict[str
 
     stored = EXTERNAL_DATA_DIR / f"{clean_name(csv.stem)}.csv"
     data = DataParams(source="csv", csv=display_path(stored), target=column, columns=kinds)
+    install(csv, stored, data, params_file)
+    return kinds
+
+
+def plug_in_folder(folder: Path, target: str, params_file: Path = PARAMS_FILE) -> int:
+    """Check a folder of <label>/<picture> files, then make it the project's data; return the
+    number of pictures."""
+    if load_params(params_file).images is None:
+        raise NewDataError("FOLDER= is for pictures: this project was made for another task")
+    files = builtin_data.readable_pictures(folder)
+    column = clean_name(target)
+    labels = pd.DataFrame({column: [path.parent.name for path in files], "n": range(len(files))})
+    check_splittable(labels, column, load_params(params_file).features)
+    stored = EXTERNAL_DATA_DIR / "images"
+    columns = builtin_data.COLUMNS
+    data = DataParams(source="folder", folder=display_path(stored), target=column, columns=columns)
+    install(folder, stored, data, params_file)
+    return len(files)
+
+
+def install(source: Path, stored: Path, data: DataParams, params_file: Path) -> None:
+    """Make `source` the data `data` describes: params.yaml's `data` section, a copy at `stored`
+    versioned by DVC, the `data` stage's output and the suite written from it; on failure
+    params.yaml is put back."""
     old_params = params_file.read_text(encoding="utf-8")
-    section = data_section(data, csv.name)
+    section = data_section(data, source.name)
     params_file.write_text(replace_section(old_params, "data", section), encoding="utf-8")
     try:
         load_params(params_file)  # e.g. a gate that needs a positive label this data lacks
-        if stored.resolve() != csv.resolve():
+        if stored.resolve() != source.resolve():
             stored.parent.mkdir(parents=True, exist_ok=True)
+            if stored.is_dir():
+                shutil.rmtree(stored)
             stored.unlink(missing_ok=True)
-            shutil.copyfile(csv, stored)
+            if source.is_dir():
+                shutil.copytree(source, stored)
+            else:
+                shutil.copyfile(source, stored)
         dvc("add", "--quiet", display_path(stored))
         dvc("repro", "--quiet", "data")
     except PipelineError:
         params_file.write_text(old_params, encoding="utf-8")
         raise
-    suite = suite_document(read_data(RAW_DATASET), column, kinds, DEFAULT_MARGIN, "dataset.csv")
+    frame = read_data(RAW_DATASET)
+    suite = suite_document(frame, data.target, data.columns, DEFAULT_MARGIN, "dataset.csv")
     EXPECTATION_SUITE.write_text(suite_text(suite), encoding="utf-8")
-    return kinds
 
 
 @app.command()
 def main(
-    csv: Annotated[Path, typer.Argument(help="The team's CSV file")],
-    target: Annotated[str, typer.Option(help="The column to predict")],
+    csv: Annotated[Path, typer.Argument(help="The team's CSV file, or folder of pictures")],
+    target: Annotated[str, typer.Option(help="The column to predict (for pictures, to name)")],
 ) -> None:
-    """Make CSV the project's data, with TARGET as the label."""
+    """Make CSV (or a folder of <label>/<picture> files) the project's data, TARGET the label."""
     with reported("data-new"):
-        kinds = plug_in(csv, target)
-    counts = ", ".join(f"{count} {kind}" for kind, count in Counter(kinds.values()).items())
+        if csv.is_dir():
+            counts = f"{plug_in_folder(csv, target)} pictures"
+            review = "`images` (the size and colour the model reads)"
+        else:
+            kinds = plug_in(csv, target)
+            kinds_counted = Counter(kinds.values()).items()
+            counts = ", ".join(f"{count} {kind}" for kind, count in kinds_counted) + " columns"
+            review = "`data` (the guessed\ncolumn kinds; positive_label for a binary target)"
     typer.echo(
-        f"data-new: {csv.name} is the project's data: {counts} columns\n"
-        "Review before `make pipeline` (docs/your-data.md): in params.yaml, `data` (the guessed\n"
-        "column kinds; positive_label for a binary target) and `gate` (each metric's minimum);\n"
+        f"data-new: {csv.name} is the project's data: {counts}\n"
+        f"Review before `make pipeline` (docs/your-data.md): in params.yaml, {review}\n"
+        "and `gate` (each metric's minimum);\n"
         f"{display_path(EXPECTATION_SUITE)} (written from this data); and the tests\n"
         "(tests/test_default_data.py skips itself on other data).\n"
         "Then commit: git add --all && git commit -m 'Use our own data'"

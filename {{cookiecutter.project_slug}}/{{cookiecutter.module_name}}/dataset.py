@@ -1,7 +1,9 @@
 """Stage `data`: acquire the raw dataset into data/raw/ (read-only) and record its content hash.
 
 The source is the built-in data set (builtin_data.py), or with `data.source: csv` the team's own
-comma-separated file or http(s) URL in `data.csv`. Column names become clean identifiers.
+comma-separated file or http(s) URL in `data.csv`, or with `data.source: folder` (pictures) the
+manifest of the team's folder of <label>/<picture> files in `data.folder`. Column names become
+clean identifiers.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from .builtin_data import builtin_dataset
+from . import builtin_data
 from .bundle import file_digest
 from .config import PARAMS_FILE, PROJ_ROOT, RAW_DATASET, RAW_METADATA
 from .errors import PipelineError, reported
@@ -105,8 +107,10 @@ def load_source(params: DataParams) -> pd.DataFrame:
     # ---- TEAM: your data source. Add a choice to DataParams.source in params.py, read it here.
     if params.source == "csv":
         frame = read_csv_source(params.csv, params.target)
+    elif params.source == "folder":  # params.py allows it with an `images:` section only
+        frame = builtin_data.folder_dataset(PROJ_ROOT / params.folder, clean_name(params.target))
     else:
-        frame = clean_columns(builtin_dataset(params.target), "the built-in data")
+        frame = clean_columns(builtin_data.builtin_dataset(params.target), "the built-in data")
     # ---- end TEAM ----
     return frame
 
@@ -139,7 +143,7 @@ def main(
     with reported("data"):
         params = load_params(params_file).data
         frame = load_source(params)
-    source = params.csv if params.source == "csv" else "builtin"
+    source = {"csv": params.csv, "folder": params.folder}.get(params.source, "builtin")
     metadata = write_raw(frame, output_path, metadata_path, source)
     typer.echo(f"data: {metadata['rows']} rows, sha256 {metadata['sha256'][:12]} -> {output_path}")
 

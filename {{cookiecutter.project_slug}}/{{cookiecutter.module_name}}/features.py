@@ -1,5 +1,7 @@
 """Stage `features`: drop exact duplicate rows (so no row sits in both sets), then split the
-validated raw data into train and test sets with the label's proportions kept (stratified).
+validated raw data into train and test sets with the label's proportions kept (stratified). A
+picture's path does not count: the same file under two names (same sha256, size, label) is a
+duplicate too.
 Preprocessing that learns from data (scaling) lives in the model pipeline, so the exported model
 applies it too.
 """
@@ -7,6 +9,7 @@ applies it too.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from .config import PARAMS_FILE, RAW_DATASET, TEST_FILE, TRAIN_FILE
 from .errors import PipelineError, reported
-from .params import FeaturesParams, load_params
+from .params import ColumnKind, FeaturesParams, load_params
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -57,10 +60,16 @@ def check_splittable(frame: pd.DataFrame, target: str, params: FeaturesParams) -
 
 
 def split(
-    frame: pd.DataFrame, target: str, params: FeaturesParams
+    frame: pd.DataFrame,
+    target: str,
+    params: FeaturesParams,
+    columns: Mapping[str, ColumnKind] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and test sets of `frame`; `columns` (data.columns) names the image columns."""
+    pictures = [name for name, kind in (columns or {}).items() if kind == "image"]
+    compared = [name for name in frame.columns if name not in pictures]
     # ---- TEAM: your feature engineering, on `frame`, before the split. ----
-    unique = frame.drop_duplicates().reset_index(drop=True)
+    unique = frame.drop_duplicates(subset=compared).reset_index(drop=True)
     # ---- end TEAM ----
     check_splittable(unique, target, params)
     train, test = train_test_split(
@@ -82,7 +91,8 @@ def main(
     """Write the train and test splits."""
     with reported("features"):
         params = load_params(params_file)
-        train, test = split(pd.read_csv(input_path), params.data.target, params.features)
+        frame = pd.read_csv(input_path)
+        train, test = split(frame, params.data.target, params.features, params.data.columns)
     train_path.parent.mkdir(parents=True, exist_ok=True)
     train.to_csv(train_path, index=False)
     test.to_csv(test_path, index=False)

@@ -97,8 +97,9 @@ def describe(path: Path) -> dict[str, object]:
 def measures(image: Image.Image) -> dict[str, float]:
     """What the prediction log keeps of a picture: its size, brightness and contrast (mean and
     standard deviation of its grey values, 0..1) and a THUMBNAIL x THUMBNAIL grey thumbnail."""
-    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    thumbnail = image.convert("L").resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
+    grey_image = image.convert("L")
+    grey = np.asarray(grey_image, dtype=np.float32) / 255.0
+    thumbnail = grey_image.resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
     cells = np.asarray(thumbnail, dtype=np.float32).reshape(-1) / 255.0
     return {
         "width": float(image.width),

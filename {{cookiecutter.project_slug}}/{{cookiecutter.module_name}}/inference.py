@@ -3,7 +3,8 @@
 `export` checks a new ONNX model against scikit-learn with it, `promote` scores bundles with it,
 and the prediction service and the drift job run the model with it. A row is a record's values in
 the bundle's feature order (numbers, then strings: see `bundle.onnx_inputs`; an image model's row
-holds one value, the image's pixels as images.py gives them); the answer is the labels and the
+is the picture's pixel values as images.py gives them, flat or as `(pixels,)`); the answer is the
+labels and the
 class probabilities, in the bundle's class order. Needs numpy and onnxruntime only.
 """
 
@@ -63,8 +64,9 @@ class OnnxModel:
     def feeds(self, rows: Sequence[Row]) -> dict[str, np.ndarray]:
         """The input tensors of `rows`: numeric values as float32, strings as [rows, 1], an
         image's pixels as float32 [rows, size]."""
-        if self.image_name is not None:  # an image model's rows hold the image alone
-            return {self.image_name: np.stack([row[0] for row in rows]).astype(np.float32)}
+        if self.image_name is not None:  # an image's pixel values, as (pixels,) or flat
+            pixels = np.asarray(rows, dtype=np.float32)
+            return {self.image_name: pixels.reshape(len(rows), -1)}
         if not self.strings:  # numbers only: the whole row is the numeric tensor
             return {self.numeric_name: np.asarray(rows, dtype=np.float32)}  # type: ignore[dict-item]
         feeds: dict[str, np.ndarray] = {}

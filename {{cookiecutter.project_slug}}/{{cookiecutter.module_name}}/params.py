@@ -40,8 +40,9 @@ class Section(BaseModel):
 
 
 class DataParams(Section):
-    source: Literal["builtin", "csv"]
+    source: Literal["builtin", "csv", "folder"]
     csv: str = ""
+    folder: str = ""
     target: str = Field(min_length=1)
     positive_label: str | None = Field(default=None, min_length=1)
     columns: dict[str, ColumnKind] = {}
@@ -54,10 +55,11 @@ class FeaturesParams(Section):
 
 
 class TrainParams(Section):
-    model: Literal["random_forest", "logistic_regression"]
+    model: Literal["random_forest", "logistic_regression", "mlp"]
     n_estimators: int = Field(ge=1)
     max_depth: int | None = Field(ge=1)
     C: float = Field(gt=0)
+    hidden_layers: list[Annotated[int, Field(ge=1)]] = Field(default=[128], min_length=1)
     random_state: int
 
 
@@ -120,6 +122,10 @@ class Params(Section):
             )
         if self.data.target in self.data.columns:
             raise ValueError(f"data.columns lists the target {self.data.target!r}: remove it")
+        if self.data.source == "folder" and (self.images is None or not self.data.folder):
+            raise ValueError(
+                "data.source folder reads pictures: set data.folder and an `images:` section"
+            )
         images = [name for name, kind in self.data.columns.items() if kind == "image"]
         if images and self.images is None:
             raise ValueError(f"data.columns has the image column {images[0]!r}: add `images:`")

@@ -3,7 +3,9 @@
 expectations/raw_data.json, which the `validate` stage checks, is written so that the given data
 meets it: the columns in order, half to double the rows, few duplicated rows, few nulls, and per
 column by its kind (`data.columns`; numeric when not listed): the label's and a category's values,
-a number's widened range, a text's lengths, no blank and few repeated texts. Review it, then edit
+a number's widened range, a text's lengths, no blank and few repeated texts; for pictures (an
+`image` column of a manifest) each file listed once and readable, its size and mode, few copies
+of the same file (by sha256) and the classes' balance. Review it, then edit
 it by hand (running this again overwrites it). One expectation per line, so `git diff` shows each
 changed one as one line. No GE import: it only writes GE's native JSON.
 """
@@ -33,6 +35,9 @@ DEFAULT_MARGIN = 0.1
 DEFAULT_DUPLICATES = 0.05
 # A text of spaces only: an empty message that pandas does not read as missing.
 BLANK_PATTERN = r"^\s*$"
+# How far the labels' shares may drift from the suite's (Kullback-Leibler divergence): a tenth of
+# the pictures of one digit of ten missing is 0.01; a class left out entirely fails.
+BALANCE_DIVERGENCE = 0.1
 # A number as pandas writes it to CSV (12, -0.5, 1e-05, 12.0: one null makes an int column float).
 # Not GE's type check: when a stray "abc" makes pandas read a column as text, that fails every
 # value; this pattern fails exactly the values that are not numbers, and a failure shows them.
@@ -117,8 +122,48 @@ def column_expectations(
             expectation("column_values_to_match_regex", column=name, regex=NUMBER_PATTERN),
             expectation("column_values_to_be_between", column=name, min_value=low, max_value=high),
         ]
+    elif kind == "image":  # a manifest lists each file once
+        found.append(expectation("column_values_to_be_unique", column=name))
     # ---- TEAM: expectations for your own columns (a pattern, a date format). ----
     return found
+
+
+def picture_expectations(
+    frame: pd.DataFrame, target: str, margin: float, duplicates: float
+) -> list[dict[str, Any]]:
+    """What a manifest's columns (builtin_data.manifest) must show: every file decodes, sizes
+    within the observed range widened, the observed modes, few copies of one file under two
+    names, and each label's share close to today's."""
+    missing = sorted({"readable", "width", "height", "mode", "sha256"} - set(frame.columns))
+    if missing:
+        raise SuiteError(f"the data has an image column but not the manifest's {missing}")
+    found = [expectation("column_values_to_be_in_set", column="readable", value_set=[True])]
+    for name in ("width", "height"):
+        low, high = widened_range(
+            float(frame[name].min()), float(frame[name].max()), margin, integer=True
+        )
+        found.append(
+            expectation(
+                "column_values_to_be_between", column=name, min_value=max(low, 1), max_value=high
+            )
+        )
+    modes = sorted(frame["mode"].dropna().astype(str).unique())
+    copies = unique_share(frame["sha256"].duplicated(keep=False), duplicates)
+    shares = frame[target].value_counts(normalize=True).sort_index(key=lambda i: i.astype(str))
+    weights = [round(float(share), 6) for share in shares]
+    weights[weights.index(max(weights))] += round(1 - sum(weights), 6)  # GE wants a sum of 1
+    partition = {"values": shares.index.tolist(), "weights": weights}
+    return [
+        *found,
+        expectation("column_values_to_be_in_set", column="mode", value_set=modes),
+        expectation("column_values_to_be_unique", column="sha256", mostly=copies),
+        expectation(
+            "column_kl_divergence_to_be_less_than",
+            column=target,
+            partition_object=partition,
+            threshold=BALANCE_DIVERGENCE,
+        ),
+    ]
 
 
 def suite_document(
@@ -150,6 +195,8 @@ def suite_document(
     for name in frame.columns:
         kind = "label" if name == target else kinds.get(name, "numeric")
         expectations += column_expectations(frame[name], kind, margin, duplicates)
+    if "image" in kinds.values():
+        expectations += picture_expectations(frame, target, margin, duplicates)
     generated = {"data": source, "rows": rows, "margin": margin, "duplicates": duplicates}
     return {
         "name": "raw_data",

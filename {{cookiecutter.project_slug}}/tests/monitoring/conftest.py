@@ -9,52 +9,9 @@ never touched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-import pandas as pd
 import pytest
-import yaml
+from monitored import Monitored
 from small_bundle import small_bundle
-
-from {{ cookiecutter.module_name }}.bundle import (
-    BundleMetadata,
-)
-from {{ cookiecutter.module_name }}.params import (
-    Params,
-)
-
-
-@dataclass(frozen=True)
-class Monitored:
-    root: Path
-    params: Params
-    bundle_dir: Path
-    train_file: Path
-    test_file: Path
-    metadata: BundleMetadata
-
-    @property
-    def features(self) -> list[str]:
-        return self.metadata.feature_names
-
-    @property
-    def target(self) -> str:
-        return self.metadata.target
-
-    @property
-    def params_file(self) -> Path:
-        return self.root / "params.yaml"
-
-    def write_params(self, **drift: object) -> Path:
-        """params.yaml with the `drift` settings changed."""
-        document = self.params.model_dump()
-        document["drift"].update(drift)
-        self.params_file.write_text(yaml.safe_dump(document), encoding="utf-8")
-        return self.params_file
-
-    def test_split(self) -> pd.DataFrame:
-        return pd.read_csv(self.test_file, dtype=str)
 
 
 @pytest.fixture(scope="session")

@@ -14,16 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
+from monitored import run_drift
 
 from {{ cookiecutter.module_name }}.inference import (
     load,
 )
 from {{ cookiecutter.module_name }}.modeling.splits import (
     features_and_labels,
-)
-from {{ cookiecutter.module_name }}.monitoring import (
-    drift,
 )
 from {{ cookiecutter.module_name }}.monitoring.store import (
     LoggedModel,
@@ -41,20 +38,6 @@ from {{ cookiecutter.module_name }}.monitoring.traffic import (
 )
 
 SHIFT = 1.5
-
-
-def run_drift(monitored, output: Path, *args: str):
-    """The drift command on the monitored model's files; its result."""
-    options = [
-        "--reference", str(monitored.train_file),
-        "--test-file", str(monitored.test_file),
-        "--bundle-dir", str(monitored.bundle_dir),
-        "--output-dir", str(output),
-        "--params-file", str(monitored.params_file),
-        "--log", str(output / "predictions.sqlite"),
-        "--ground-truth", str(output / "ground_truth.csv"),
-    ]  # fmt: skip
-    return CliRunner().invoke(drift.app, [*options, *args])
 
 
 def typed(monitored, frame: pd.DataFrame) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from ..params import load_params
 from ..tracking import connect, tracking_errors
 from .candidate import CandidateRun, read_candidate
 from .scoring import compute_metrics, per_class, positive_column
-from .splits import kinds_of, read_split
+from .splits import image_of, kinds_of, read_split
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -145,7 +145,7 @@ def evaluate(
 ) -> dict:
     """Score the candidate, write the reports and log them to its run; return metrics.json."""
     model, run = read_candidate(candidate_dir)
-    features, labels = read_split(test_path, target, kinds_of(run.features))
+    features, labels = read_split(test_path, target, kinds_of(run.features), image_of(run.features))
     scored = Scored.of(model, features, labels, positive_label)
     predicted, classes = scored.predicted, scored.classes
     metrics = compute_metrics(labels, predicted, scored.probabilities, classes, positive_label)

@@ -48,7 +48,7 @@ from ..params import Params, load_params
 from ..tracking import connect, tracking_errors
 from .candidate import CandidateRun, read_candidate
 from .registry import register
-from .splits import kinds_of, read_split
+from .splits import image_of, kinds_of, read_split
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -73,13 +73,14 @@ ONNX_TEXT_LOCALE = "C.UTF-8"
 def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
     """The fitted pipeline as ONNX: bundle.onnx_inputs in, labels and a probability tensor out."""
     initial_types = [
-        (item.name, FloatTensorType([None, len(item.features)]))
+        (item.name, FloatTensorType([None, item.width]))
         if item.dtype == "float32"
         else (item.name, StringTensorType([None, 1]))
         for item in onnx_inputs(features)
     ]
     options: dict[int, dict] = {id(model.steps[-1][1]): {"zipmap": False}}
-    for step in model.named_steps["columns"].named_transformers_.values():
+    columns = model.named_steps.get("columns")  # none for an image model: it reads pixels
+    for step in columns.named_transformers_.values() if columns else ():
         if isinstance(step, TfidfVectorizer) and step.analyzer == "word":
             options[id(step)] = {"tokenexp": ONNX_WORD_PATTERN}
     with warnings.catch_warnings():
@@ -142,7 +143,9 @@ def export(
 ) -> BundleMetadata:
     """Convert, check, register and write the candidate's bundle; return its metadata."""
     model, run = read_candidate(candidate_dir)
-    features, _ = read_split(test_path, params.data.target, kinds_of(run.features))
+    features, _ = read_split(
+        test_path, params.data.target, kinds_of(run.features), image_of(run.features)
+    )
     onnx_bytes = to_onnx(model, run.features)
     parity = check_parity(
         model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(run.features)), features

@@ -3,7 +3,8 @@
 `train` takes the features and their kinds from `data.columns` (`feature_kinds`); the later
 stages take those the candidate or the bundle records. Features come in kind order (numeric,
 category, text), the bundle contract's; numbers as floats, the rest as strings (a missing value
-empty, a text's whitespace collapsed as the model reads it).
+empty, a text's whitespace collapsed as the model reads it). An image column holds paths to
+pictures: its features are the pictures' pixel values (images.py), one column per value.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..bundle import KINDS, Feature, Kind, collapsed
+from ..bundle import KINDS, Feature, ImageFeature, Kind, collapsed
+from ..config import PROJ_ROOT
 from ..errors import PipelineError
 from ..params import ColumnKind
 
@@ -41,13 +43,32 @@ def kinds_of(features: Sequence[Feature]) -> dict[str, Kind]:
     return {feature.name: feature.kind for feature in features}
 
 
+def image_of(features: Sequence[Feature]) -> ImageFeature | None:
+    return next((f for f in features if isinstance(f, ImageFeature)), None)
+
+
+def pixel_columns(paths: pd.Series, image: ImageFeature) -> pd.DataFrame:
+    """The pixel values of the pictures at `paths` (relative to the project), one column each."""
+    from .. import images  # Pillow: image projects only
+
+    try:
+        values = [images.load_pixels(PROJ_ROOT / str(path), image) for path in paths]
+    except images.ImageError as error:
+        raise SplitError(str(error)) from None
+    columns = [f"{image.name}_{index}" for index in range(image.size)]
+    return pd.DataFrame(values, columns=columns, index=paths.index, dtype="float64")
+
+
 def features_and_labels(
-    frame: pd.DataFrame, target: str, kinds: Mapping[str, Kind]
+    frame: pd.DataFrame, target: str, kinds: Mapping[str, Kind], image: ImageFeature | None = None
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """A processed frame's features (in the order of `kinds`, typed) and labels (as text)."""
+    """A processed frame's features (in the order of `kinds`, typed) and labels (as text);
+    `image` says how to read the pictures of an image column."""
     missing = [name for name in (target, *kinds) if name not in frame.columns]
     if missing:
         raise SplitError(f"the data lacks the columns {missing}")
+    if image is not None:
+        return pixel_columns(frame[image.name], image), frame[target].astype(str)
     features = pd.DataFrame(index=frame.index)
     for name, kind in kinds.items():
         column = frame[name]
@@ -75,6 +96,6 @@ def read_frame(path: Path) -> pd.DataFrame:
 
 
 def read_split(
-    path: Path, target: str, kinds: Mapping[str, Kind]
+    path: Path, target: str, kinds: Mapping[str, Kind], image: ImageFeature | None = None
 ) -> tuple[pd.DataFrame, pd.Series]:
-    return features_and_labels(read_frame(path), target, kinds)
+    return features_and_labels(read_frame(path), target, kinds, image)

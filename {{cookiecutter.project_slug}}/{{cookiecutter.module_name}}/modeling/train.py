@@ -26,10 +26,19 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ..bundle import KINDS, CategoryFeature, Feature, Kind, NumericFeature, TextFeature
+from ..bundle import (
+    KINDS,
+    CategoryFeature,
+    Feature,
+    ImageFeature,
+    Kind,
+    NumericFeature,
+    TextFeature,
+)
 from ..config import (
     CANDIDATE_DIR,
     EMISSIONS_FILE,
@@ -55,7 +64,19 @@ MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
     """The untrained pipeline of the `train` section of params.yaml, for features of `kinds`."""
     # ---- TEAM: your model. Add a choice to TrainParams.model in params.py, build it here. ----
-    if params.model == "random_forest":
+    if params.model == "mlp":
+        # A small neural network, the image task's default: it reads pixel values (0..1) as they
+        # come, and early stopping keeps a tenth of the training rows aside to know when to stop.
+        classifier = MLPClassifier(
+            hidden_layer_sizes=tuple(params.hidden_layers),
+            early_stopping=True,
+            max_iter=200,
+            random_state=params.random_state,
+        )
+        if "image" in kinds.values():  # the pixel columns, as they are
+            return Pipeline([("classifier", classifier)])
+        numeric, characters = StandardScaler(), True
+    elif params.model == "random_forest":
         # No scaler: ONNX scales in float32, scikit-learn in float64, and a value moved across a
         # split threshold changes a tree's vote (the export would disagree).
         classifier = RandomForestClassifier(
@@ -95,6 +116,18 @@ def char_vectorizer() -> TfidfVectorizer:
     """TF-IDF of runs of 2 to 4 characters: what words miss (spelling, endings, code). Word pairs
     and `sublinear_tf` would score better but ONNX Runtime then differed by up to 0.16."""
     return TfidfVectorizer(analyzer="char", ngram_range=(2, 4), max_features=20_000)
+
+
+def image_feature(kinds: dict[str, Kind], params: Params) -> ImageFeature | None:
+    """How the model reads the image column, if the data has one (the `images` section)."""
+    names = [name for name, kind in kinds.items() if kind == "image"]
+    if not names:
+        return None
+    if params.images is None or len(kinds) > 1:
+        raise PipelineError(
+            "an image model reads one image column, sized by the `images` section of params.yaml"
+        )
+    return ImageFeature(name=names[0], **params.images.model_dump())
 
 
 def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Feature]:
@@ -187,7 +220,8 @@ def train(
     target = params.data.target
     frame = read_frame(train_path)
     kinds = feature_kinds(list(frame.columns), target, params.data.columns)
-    features, labels = features_and_labels(frame, target, kinds)
+    image = image_feature(kinds, params)
+    features, labels = features_and_labels(frame, target, kinds, image)
     data_sha256 = read_data_hash(metadata_path)
     connect(params.mlflow.experiment)  # before fitting: a broken store fails in seconds
 
@@ -222,7 +256,7 @@ def train(
         data_sha256=data_sha256,
         git_commit=commit,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        features=describe_features(features, kinds),
+        features=[image] if image else describe_features(features, kinds),
     )
     write_candidate(candidate_dir, model, candidate)
     return candidate, metrics

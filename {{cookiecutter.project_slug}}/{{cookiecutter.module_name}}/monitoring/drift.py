@@ -2,7 +2,8 @@
 
 Compares the `drift.window` most recent predictions of the prediction log (or a CSV of new data,
 `--current`) with the training split in an Evidently report run with its tests: a feature drifted
-when its test failed, the data when at least `drift.drift_share` of the features did. Writes to
+when its test failed, the data when at least `drift.drift_share` of the features did (an image
+model's pictures: their measures, pictures.py). Writes to
 reports/drift/: data_drift.html and .json; quality.html and .json when true labels are known (the
 ground-truth CSV of `make simulate-traffic`, or a target column in `--current`); and drift.json,
 which the service publishes (summary.py). Bad inputs stop it with one line before Evidently runs.
@@ -34,10 +35,10 @@ from ..config import (
     display_path,
 )
 from ..errors import PipelineError, reported
-from ..inference import load
+from ..inference import Row, load
 from ..modeling.splits import SplitError, features_and_labels, kinds_of
 from ..params import DriftParams, load_params
-from .store import UnreadableLogError, read_recent, shown
+from .store import LoggedModel, UnreadableLogError, read_recent, shown
 from .summary import DriftSummary, FeatureDrift, Quality, write_summary
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -83,9 +84,21 @@ def with_ground_truth(current: pd.DataFrame, ground_truth: Path) -> pd.DataFrame
     return labelled.rename(columns={"label": TARGET})
 
 
+def pictures_of(metadata: BundleMetadata) -> Any:
+    """pictures.py for an image model, whose pictures' measures are compared; else None."""
+    if metadata.image_feature is None:
+        return None
+    from . import pictures  # the image task's module (its errors are one line too)
+
+    return pictures
+
+
 def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.DataFrame:
-    """The model's features of `frame`, typed by kind as the pipeline types them; one line for a
-    value of the wrong kind or a feature with no value at all (no test can run on it)."""
+    """The model's features of `frame`, typed by kind as the pipeline types them (of an image
+    model, its pictures' measures); one line for a value of the wrong kind or a feature with no
+    value at all (no test can run on it)."""
+    if (pictures := pictures_of(metadata)) is not None:
+        return pictures.compared(frame, metadata.image_feature, source)
     try:
         features, _ = features_and_labels(
             frame.assign(**{metadata.target: ""}), metadata.target, kinds_of(metadata.features)
@@ -102,13 +115,21 @@ def typed(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> pd.Data
     return features
 
 
-def labelled(
-    frame: pd.DataFrame, features: pd.DataFrame, target: str, bundle_dir: Path
-) -> pd.DataFrame:
-    """`features` with the true labels of `frame` (TARGET) and the served model's (PREDICTION)."""
+def model_rows(frame: pd.DataFrame, metadata: BundleMetadata, source: str) -> list[Row]:
+    """The served model's rows of `frame`: its features, or the pixels of its pictures."""
+    pictures = pictures_of(metadata)
+    if pictures is None:
+        return list(typed(frame, metadata, source).itertuples(index=False, name=None))
+    return pictures.pixel_rows(frame, metadata.image_feature, source)
+
+
+def labelled(frame: pd.DataFrame, rows: list[Row], target: str, bundle_dir: Path) -> pd.DataFrame:
+    """The true labels of `frame` (TARGET) and the served model's for its `rows` (PREDICTION)."""
     _, model = load(bundle_dir)
-    predicted, _ = model.predict(list(features.itertuples(index=False, name=None)))
-    return features.assign(**{TARGET: frame[target].astype(str), PREDICTION: predicted})
+    predicted, _ = model.predict(rows)
+    return pd.DataFrame(
+        {TARGET: frame[target].astype(str), PREDICTION: predicted}, index=frame.index
+    )
 
 
 def known_labels(rows: pd.DataFrame, classes: list[str]) -> pd.DataFrame:
@@ -203,6 +224,7 @@ def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bun
         Report,
     )
     from evidently.presets import ClassificationPreset
+    from sklearn.exceptions import UndefinedMetricWarning
 
     classes = metadata.classes
     task = (
@@ -215,10 +237,13 @@ def quality_report(reference: pd.DataFrame, current: pd.DataFrame, metadata: Bun
         else MulticlassClassification(target=TARGET, prediction_labels=PREDICTION)
     )
     definition = DataDefinition(classification=[task], categorical_columns=[TARGET, PREDICTION])
-    return Report([ClassificationPreset()], include_tests=True).run(
-        current_data=Dataset.from_pandas(current[[TARGET, PREDICTION]], definition),
-        reference_data=Dataset.from_pandas(reference[[TARGET, PREDICTION]], definition),
-    )
+    with warnings.catch_warnings():
+        # Drifted data may leave a class never predicted: its precision is reported as 0.
+        warnings.filterwarnings("ignore", "Precision is ill-defined", UndefinedMetricWarning)
+        return Report([ClassificationPreset()], include_tests=True).run(
+            current_data=Dataset.from_pandas(current[[TARGET, PREDICTION]], definition),
+            reference_data=Dataset.from_pandas(reference[[TARGET, PREDICTION]], definition),
+        )
 
 
 def accuracy(frame: pd.DataFrame) -> float:
@@ -242,37 +267,49 @@ def main(
         if params.drift is None:
             raise PipelineError(f"{params_file.name} has no `drift` section")
         metadata = read_verified(bundle_dir)
+        pictures = pictures_of(metadata)
         if current is None:
-            recent, source = current_from_log(log, metadata.feature_names, params.drift.window)
+            logged = list(LoggedModel.of(metadata).features)
+            recent, source = current_from_log(log, logged, params.drift.window)
             truth = with_ground_truth(recent, ground_truth)
         else:
             frame, source = pd.read_csv(current, dtype=str), display_path(current)
             recent = typed(frame, metadata, source)
             truth = recent.iloc[0:0]
             if metadata.target in frame:
-                truth = labelled(frame, recent, metadata.target, bundle_dir)
+                rows = model_rows(frame, metadata, source)
+                truth = labelled(frame, rows, metadata.target, bundle_dir)
+        recent_features = typed(recent, metadata, source)
         if len(recent) < params.drift.min_rows:
             raise DriftInputError(
                 f"{len(recent)} rows in {source}: too few for a verdict (drift.min_rows in "
                 f"params.yaml is {params.drift.min_rows}); send more requests first, or lower "
                 "drift.min_rows for a smaller data set"
             )
-        training = typed(pd.read_csv(reference, dtype=str), metadata, display_path(reference))
+        training = pd.read_csv(reference, dtype=str)
+        if pictures:  # each picture must be read and measured: a sample
+            training = training.sample(min(len(training), pictures.REFERENCE_ROWS), random_state=0)
+        training = typed(training, metadata, display_path(reference))
         typer.echo(f"drift: {source} against {len(training)} training rows (about 15 s)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        snapshot = drift_report(training, typed(recent, metadata, source), metadata, params.drift)
+        snapshot = (
+            pictures.drift_report(training, recent_features, params.drift) if pictures
+            else drift_report(training, recent_features, metadata, params.drift)
+        )  # fmt: skip
         snapshot.save_html(str(output_dir / "data_drift.html"))
         snapshot.save_json(str(output_dir / "data_drift.json"))
-        drifts, share, dataset_drift = verdicts(snapshot.dict())
-        measures = {
-            name: drifts.pop(name) for name in list(drifts) if name not in metadata.feature_names
-        }
+        result = snapshot.dict()
+        drifts, share, dataset_drift = verdicts(result)
+        if pictures:  # the thumbnails' verdict, counted in the share
+            drifts, share, dataset_drift = pictures.with_embedding(result, drifts, params.drift)
+        features = pictures.COMPARED if pictures else metadata.feature_names
+        measures = {name: drifts.pop(name) for name in list(drifts) if name not in features}
         quality = None
         truth = known_labels(truth, metadata.classes)
         if len(truth) >= params.drift.min_rows:
             test = pd.read_csv(test_file, dtype=str)
-            test_features = typed(test, metadata, display_path(test_file))
-            test = labelled(test, test_features, metadata.target, bundle_dir)
+            rows = model_rows(test, metadata, display_path(test_file))
+            test = labelled(test, rows, metadata.target, bundle_dir)
             checked = quality_report(test, truth, metadata)
             checked.save_html(str(output_dir / "quality.html"))
             checked.save_json(str(output_dir / "quality.json"))

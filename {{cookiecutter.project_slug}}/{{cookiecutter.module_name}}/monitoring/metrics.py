@@ -6,7 +6,8 @@ PARTS), unless API_METRICS_ENABLED=false.
 (the cache knows nothing of Prometheus); a listener on the 422 handler (api/routes.py)
 counting out-of-range values by feature; and GET /metrics as a plain route (a mounted app
 answers it with a redirect).
-`attached(app)` times each model call and counts predictions by class. The gauges (the model's
+`attached(app)` times each model call and counts predictions by class (and, for an image model,
+each picture's size, brightness and contrast: pictures.py). The gauges (the model's
 identity, drift.json's verdicts) are computed at each scrape, so every worker reports the same
 values and none needs a multiprocess mode. Each metric update costs about a microsecond: the hot
 path makes six. With several workers in one container, PROMETHEUS_MULTIPROC_DIR must name an empty
@@ -46,9 +47,9 @@ UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404)
 
 
 class ServiceMetrics:
-    """The service's own series, created in `registry`."""
+    """The service's own series, created in `registry`; those of pictures for an image model."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, pictures: bool = False) -> None:
         self.requests = Counter(
             "http_requests", "Requests answered, by route template, method and status",
             ["route", "method", "status"], registry=registry,
@@ -86,6 +87,11 @@ class ServiceMetrics:
             "prediction_log_dropped_records", "Predictions the prediction log could not keep",
             ["reason"], registry=registry,
         )  # fmt: skip
+        self.pictures = None
+        if pictures:  # the image task's series (pictures.py)
+            from .pictures import PictureMetrics
+
+            self.pictures = PictureMetrics(registry)
         # Labelled children, looked up once: `labels()` costs more than the increment itself.
         self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -240,7 +246,8 @@ def install(app: FastAPI) -> None:
         return
     disable_created_metrics()  # no `_created` series: Prometheus has no use for them here
     registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry)
+    metadata = app.state.request_models.metadata  # None: no model, the service answers 503
+    metrics = ServiceMetrics(registry, pictures=bool(metadata and metadata.image_feature))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # every worker's files, added up: `registry`
         registry = CollectorRegistry()  # would show this worker only
         MultiProcessCollector(registry)
@@ -263,6 +270,8 @@ async def attached(app: FastAPI) -> AsyncIterator[None]:
     if metrics is not None and predictor is not None:
         predictor.model_timer = metrics.inference.observe
         predictor.observers.append(count_predictions(metrics, predictor.classes))
+        if metrics.pictures is not None:
+            predictor.observers.append(metrics.pictures.observer())
         for feature in predictor.metadata.numeric_features:  # each ranged feature's series from
             metrics.out_of_range.labels(feature.name)  # 0, so increase() sees the first rejection
     yield

@@ -68,8 +68,9 @@ def logging_to(writer: PredictionWriter) -> Observer:
 
     def observe(rows: Sequence[Row], predictions: list[Prediction]) -> None:
         try:
-            # Rows hold the values as the client sent them (the model gets float32 copies);
-            # the predictor builds probabilities in class order, and a cache keeps that order.
+            # Rows hold the values as the client sent them (the model gets float32 copies), or
+            # a picture's measures in LoggedModel.of's order; the predictor builds probabilities
+            # in class order, and a cache keeps that order.
             writer.submit(
                 REQUEST_ID.get() or new_request_id(),
                 [
@@ -101,15 +102,9 @@ async def attached(app: FastAPI) -> AsyncIterator[None]:
     if metrics:  # every reason from 0, so that increase() sees the first drop
         for reason in DROP_REASONS:
             metrics.log_dropped.labels(reason)
-    metadata = predictor.metadata
     writer = PredictionWriter(
         settings.prediction_log_path,
-        LoggedModel(
-            metadata.identity.version,
-            tuple(metadata.feature_names),
-            tuple(metadata.classes),
-            numeric=len(metadata.numeric_features),
-        ),
+        LoggedModel.of(predictor.metadata),
         queue_size=settings.prediction_log_queue_size,
         busy_timeout=settings.prediction_log_busy_timeout_seconds,
         max_bytes=settings.prediction_log_max_mb * 1024 * 1024,

@@ -2,7 +2,8 @@
 (`PredictionWriter`) and read by `make drift` (`read_recent`).
 
 Numeric inputs and probabilities are stored packed (float64 BLOBs, in the order the `models`
-table gives for that model version), category and text inputs as JSON in `texts`. The file is in
+table gives for that model version), category and text inputs as JSON in `texts`; of a picture,
+its measures (`LoggedModel.of`), never its pixels. The file is in
 WAL mode: readers never block the writer, and several workers take turns (up to `busy_timeout`).
 Requests only queue their rows; a background thread writes them once a second in one transaction.
 Nothing here fails a request: rows that cannot be written are dropped, reported through
@@ -34,6 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ..bundle import BundleMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +89,18 @@ class LoggedModel:
     @property
     def numeric_count(self) -> int:
         return len(self.features) if self.numeric is None else self.numeric
+
+    @classmethod
+    def of(cls, metadata: BundleMetadata) -> LoggedModel:
+        """What the log keeps of the served model's records: their features' values, or of a
+        picture its measures (numbers all)."""
+        if metadata.image_feature is None:
+            numeric = len(metadata.numeric_features)
+            return cls(metadata.identity.version, tuple(metadata.feature_names),
+                       tuple(metadata.classes), numeric)  # fmt: skip
+        from .pictures import MEASURES  # the image task's module
+
+        return cls(metadata.identity.version, MEASURES, tuple(metadata.classes))
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,12 @@
 
 Sends /predict requests of rows drawn at random from both splits: `--normal` as they are, then
 `--shifted` ones (see `shifted`), then `--out-of-range` ones, which the service rejects with 422
-(a few rows of the data may be out of range already). The true label of each answered request
-goes to the ground-truth CSV under its X-Request-ID as soon as it is answered, as labels that
-arrive later would, so a run stopped half-way keeps them: `make drift` then reports the fall in
-accuracy next to the drift. Standard library only: it runs wherever the project is installed.
+(a few rows of the data may be out of range already); for an image model, the test split's
+pictures as uploads, then drifted copies, then refused ones (pictures.py). The true label of each
+answered request goes to the ground-truth CSV under its X-Request-ID as soon as it is answered,
+as labels that arrive later would, so a run stopped half-way keeps them: `make drift` then reports
+the fall in accuracy next to the drift. Standard library only (Pillow for pictures): it runs
+wherever the project is installed.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..config import GROUND_TRUTH_FILE, TEST_FILE, TRAIN_FILE, display_path
+from ..config import GROUND_TRUTH_FILE, PROJ_ROOT, TEST_FILE, TRAIN_FILE, display_path
 from ..errors import PipelineError, reported
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -32,6 +34,8 @@ app = typer.Typer(add_completion=False, help=__doc__)
 GROUND_TRUTH_COLUMNS = ["request_id", "position", "label"]
 # What the shifted phase appends to a text feature: words the training data is unlikely to hold.
 SHIFTED_TEXT = " (forwarded from the new intake form, translated automatically)"
+# The answers to a request the service refuses for its content: out of range, or not a picture.
+REJECTED = {413, 415, 422}
 
 
 @dataclass
@@ -45,7 +49,7 @@ class Phase:
 
     def line(self) -> str:
         accuracy = f" (accuracy {self.correct / self.answered:.3f})" if self.answered else ""
-        return f"{self.name}: {self.answered} answered{accuracy}, {self.rejected} rejected (422)"
+        return f"{self.name}: {self.answered} answered{accuracy}, {self.rejected} rejected"
 
 
 class Service:
@@ -65,12 +69,14 @@ class Service:
                 "`make up`, and check that /ready answers 200"
             ) from None
 
-    def predict(self, record: dict[str, float], request_id: str) -> tuple[int, str | None]:
-        """The status and the predicted label (None unless 200) of one record."""
+    def predict(self, body: tuple[bytes, str], request_id: str) -> tuple[int, str | None]:
+        """The status and the predicted label (None unless 200) of one request: its body's bytes
+        and their content type."""
+        data, content_type = body
         request = urllib.request.Request(
             self.url + "/predict",
-            data=json.dumps(record).encode(),
-            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+            data=data,
+            headers={"Content-Type": content_type, "X-Request-ID": request_id},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -83,11 +89,12 @@ class Service:
 @dataclass(frozen=True)
 class Inputs:
     """The served model's features, from its /model answer: numeric ones with their training
-    ranges, category ones with their values, and the text ones."""
+    ranges, category ones with their values, the text ones, and the image one."""
 
     numeric: dict[str, tuple[float, float]]
     categories: dict[str, list[str]]
     texts: list[str]
+    images: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, model: dict[str, Any]) -> Inputs:
@@ -96,13 +103,27 @@ class Inputs:
             numeric={f["name"]: (f["min"], f["max"]) for f in features if f["kind"] == "numeric"},
             categories={f["name"]: f["categories"] for f in features if f["kind"] == "category"},
             texts=[f["name"] for f in features if f["kind"] == "text"],
+            images=[f["name"] for f in features if f["kind"] == "image"],
         )
 
     def record(self, row: dict[str, str]) -> dict[str, Any]:
-        """A request body from a CSV row: numbers for numeric features, strings otherwise."""
+        """A request body from a CSV row: numbers for numeric features, strings for category and
+        text ones; for an image, the file at the row's path (relative to the project root)."""
         record: dict[str, Any] = {name: float(row[name]) for name in self.numeric}
         record.update({name: row[name] or "" for name in [*self.categories, *self.texts]})
+        if self.images:
+            from .pictures import upload  # the image task's module
+
+            record.update({name: upload(PROJ_ROOT / row[name]) for name in self.images})
         return record
+
+    def body(self, record: dict[str, Any]) -> tuple[bytes, str]:
+        """The request body of `record` and its content type: JSON, or a picture's upload."""
+        if self.images:
+            from .pictures import multipart  # the image task's module
+
+            return multipart(record)
+        return json.dumps(record).encode(), "application/json"
 
 
 def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, Any]:
@@ -117,17 +138,26 @@ def shifted(record: dict[str, Any], inputs: Inputs, factor: float) -> dict[str, 
         moved[name] = inputs.categories[name][-1]
     for name in inputs.texts:
         moved[name] = record[name] + SHIFTED_TEXT
+    if inputs.images:
+        from .pictures import shifted_upload  # the image task's module
+
+        moved.update({name: shifted_upload(record[name], factor) for name in inputs.images})
     return moved
 
 
 def out_of_range(record: dict[str, Any], inputs: Inputs, rng: random.Random) -> dict[str, Any]:
-    """One numeric feature set ten range widths above its training maximum."""
+    """One numeric feature set ten range widths above its training maximum; a picture sent as a
+    BMP file, a type the service refuses."""
+    if inputs.images:
+        from .pictures import unsupported_upload  # the image task's module
+
+        return {name: unsupported_upload(record[name]) for name in inputs.images}
     name = rng.choice(list(inputs.numeric))
     low, high = inputs.numeric[name]
     return {**record, name: high + 10 * (high - low or 1)}
 
 
-def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str]],
+def send(service: Service, inputs: Inputs, phase: Phase, records: list[tuple[dict[str, Any], str]],
          rate: float, write_label: Callable[[tuple[str, int, str]], object]) -> Phase:  # fmt: skip
     """Send `records` at `rate` requests per second (0: at once); each answered one's true label
     is written at once."""
@@ -136,12 +166,12 @@ def send(service: Service, phase: Phase, records: list[tuple[dict[str, Any], str
         if rate > 0:
             time.sleep(max(0.0, start + index / rate - time.monotonic()))
         request_id = uuid.uuid4().hex
-        status, predicted = service.predict(record, request_id)
+        status, predicted = service.predict(inputs.body(record), request_id)
         if status == 200:
             phase.answered += 1
             phase.correct += predicted == label
             write_label((request_id, 0, label))
-        elif status == 422:
+        elif status in REJECTED:
             phase.rejected += 1
         else:
             raise PipelineError(f"{service.url}/predict answered {status}")
@@ -158,14 +188,18 @@ def main(
         int, typer.Option("--shifted", min=0, help="Requests that drifted")
     ] = 300,
     shift: Annotated[
-        float, typer.Option(help="Factor on every other numeric feature, shifted")
+        float,
+        typer.Option(help="Factor on every other numeric feature, shifted (on a picture's size)"),
     ] = 1.5,
     out_of_range_count: Annotated[
         int, typer.Option("--out-of-range", min=0, help="Requests the service must reject")
     ] = 5,
     rate: Annotated[float, typer.Option(min=0, help="Requests per second (0: at once)")] = 20.0,
     seed: Annotated[int, typer.Option(help="Seed of the row sampling")] = 0,
-    data: Annotated[list[Path] | None, typer.Option(help="CSVs to draw rows from")] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="CSVs to draw rows from (default: both splits; of pictures, the test's)"),
+    ] = None,
     ground_truth: Path = GROUND_TRUTH_FILE,
 ) -> None:
     """Send normal, then shifted traffic, and record the true labels."""
@@ -174,7 +208,7 @@ def main(
         model = service.get("/model")
         inputs, target = Inputs.of(model), model["target"]
         rows = []
-        for path in data or [TRAIN_FILE, TEST_FILE]:
+        for path in data or ([TEST_FILE] if inputs.images else [TRAIN_FILE, TEST_FILE]):
             try:
                 with path.open(encoding="utf-8", newline="") as handle:
                     rows += [
@@ -184,7 +218,7 @@ def main(
                 raise PipelineError(
                     f"cannot read the model's features from {path}: {error}"
                 ) from None
-        if not inputs.numeric and out_of_range_count:
+        if not inputs.numeric and not inputs.images and out_of_range_count:
             typer.echo("simulate-traffic: the model has no numeric feature: no out-of-range phase")
             out_of_range_count = 0
         rng = random.Random(seed)
@@ -197,7 +231,7 @@ def main(
                 (shifted(r, inputs, shift), label)
                 for r, label in rng.choices(rows, k=shifted_count)
             ],
-            "out of range": [
+            "not PNG or JPEG" if inputs.images else "out of range": [
                 (out_of_range(r, inputs, rng), label)
                 for r, label in rng.choices(rows, k=out_of_range_count)
             ],
@@ -210,7 +244,7 @@ def main(
             if new:
                 labels.writerow(GROUND_TRUTH_COLUMNS)
             done = [
-                send(service, Phase(name), sent, rate, labels.writerow)
+                send(service, inputs, Phase(name), sent, rate, labels.writerow)
                 for name, sent in phases.items()
             ]
     for phase in done:
