@@ -143,6 +143,7 @@ OPTIONAL_FILES = {
         "tests/api/bundles.py",
         "tests/api/conftest.py",
         "tests/api/test_api.py",
+        "tests/api/test_api_footprint.py",
         "tests/api/test_api_fuzz.py",
         "tests/api/test_api_server.py",
         "tests/api/test_api_validation.py",

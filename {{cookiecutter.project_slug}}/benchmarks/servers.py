@@ -53,8 +53,9 @@ class Server:
     command: list[str]
     ready_url: str
     predict_url: str
-    body: str
+    body: bytes
     env: dict[str, str]
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -165,7 +166,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> flo
 
 def check_answer(server: Server) -> None:
     request = urllib.request.Request(
-        server.predict_url, data=server.body.encode(), headers={"content-type": "application/json"}
+        server.predict_url, data=server.body, headers={"content-type": server.content_type}
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         if response.status != 200:
@@ -177,13 +178,19 @@ def to_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_wrk(url: str, body: str, seconds: int, connections: int, folder: Path) -> dict:
+def lua_string(data: bytes) -> str:
+    """`data` as a Lua string literal: any byte (a picture's too) as a decimal escape."""
+    return '"' + "".join(f"\\{byte:03d}" for byte in data) + '"'
+
+
+def run_wrk(server: Server, seconds: int, connections: int, folder: Path) -> dict:
     script = folder / "post.lua"
     script.write_text(
         'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [==[{body}]==]\n"
+        f'wrk.headers["Content-Type"] = {lua_string(server.content_type.encode())}\n'
+        f"wrk.body = {lua_string(server.body)}\n"
     )
+    url = server.predict_url
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -232,7 +239,7 @@ def launch(server: Server, connections: int, folder: Path) -> Running:
     try:
         ready = wait_ready(server.ready_url, process)
         check_answer(server)
-        run_wrk(server.predict_url, server.body, 2, connections, folder)
+        run_wrk(server, 2, connections, folder)
     except BaseException:
         stop_group(process)
         raise
@@ -249,7 +256,7 @@ def load(running: Running, seconds: int, connections: int, folder: Path) -> Resu
     memory.start()
     try:
         cpu_before = tree_cpu_seconds(pid)
-        figures = run_wrk(server.predict_url, server.body, seconds, connections, folder)
+        figures = run_wrk(server, seconds, connections, folder)
         cpu = tree_cpu_seconds(pid) - cpu_before
     finally:
         running.peak_rss_mb = max(running.peak_rss_mb, memory.stop())

@@ -6,6 +6,10 @@ project's MLflow store (the version that `promote` made the champion, which mode
 and a FastAPI endpoint that returns a constant (the floor: what uvicorn and FastAPI cost with no
 model at all), each with the same uvicorn options and one worker. Each gets the same load from wrk
 (16 connections, one single-record POST body from the test split) after a short warm-up.
+{%- if cookiecutter.task == "image" %}
+The record is the test split's first picture: uploaded as a PNG file to this service and to the
+constant endpoint, its pixel values as columns to MLflow (what the logged scikit-learn model reads).
+{%- endif %}
 MLflow, slow to start and far behind, is measured once, alone, for 5 s. The others run side by
 side, idle but the one under load, and take turns in loads of 2 s for `--rounds` rounds, every
 other round in reverse order, so that the two servers of each ratio are measured one just after
@@ -52,6 +56,11 @@ import typer
 from report import Target, report
 from servers import Result, Server, free_port, launch, load, measure, median_result, stop_group
 
+{% if cookiecutter.task == "image" -%}
+from {{ cookiecutter.module_name }} import (
+    images,
+)
+{% endif -%}
 from {{ cookiecutter.module_name }}.bundle import (
     BundleError,
     BundleMetadata,
@@ -61,6 +70,9 @@ from {{ cookiecutter.module_name }}.bundle import (
 from {{ cookiecutter.module_name }}.config import (
     BUNDLE_DIR,
     CHAMPION_ALIAS,
+{%- if cookiecutter.task == "image" %}
+    PROJ_ROOT,
+{%- endif %}
     REPORTS_DIR,
     TEST_FILE,
     mlflow_tracking_uri,
@@ -76,9 +88,9 @@ BENCH_FILE = REPORTS_DIR / "bench.md"
 
 # The targets, on the default model, one worker, 2 cores.
 TARGETS = [
-{%- if cookiecutter.task == "text" %}
-    # MLflow's scikit-learn server is faster on one text than on a row of 30 numbers, and the
-    # text model costs ONNX Runtime more: the text task's target is lower.
+{%- if cookiecutter.task in ("text", "image") %}
+    # The issue's target for texts and pictures: MLflow's scikit-learn server is faster on one
+    # text than on a row of 30 numbers, and a text or a picture costs this service more.
     Target("throughput", "throughput vs MLflow", "mlflow", "requests_per_second", True, 20.0,
            "at least 20x"),
 {%- else %}
@@ -145,6 +157,30 @@ def sample_record(metadata: BundleMetadata) -> list[Any]:
     return sample_row(metadata)
 
 
+{%- if cookiecutter.task == "image" %}
+
+
+def picture_requests(metadata: BundleMetadata) -> tuple[bytes, str, dict[str, Any]]:
+    """The test split's first picture: as this service's upload (a multipart body and its content
+    type), and as MLflow's pandas-split input, its pixel values in columns `<feature>_<i>`."""
+    feature = metadata.image_feature
+    assert feature is not None  # the image task's bundle has its one image feature
+    with TEST_FILE.open(encoding="utf-8", newline="") as handle:
+        path = PROJ_ROOT / next(csv.DictReader(handle))[feature.name]
+    data = path.read_bytes()
+    boundary = "bench-serving-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+        f'filename="{path.name}"\r\nContent-Type: image/png\r\n\r\n'
+    )
+    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    pixels = images.pixels(images.decode(data), feature).tolist()
+    columns = [f"{feature.name}_{index}" for index in range(feature.size)]
+    split = {"columns": columns, "data": [pixels]}
+    return body, f"multipart/form-data; boundary={boundary}", split
+{%- endif %}
+
+
 @app.command()
 def main(
     seconds: Annotated[
@@ -167,8 +203,15 @@ def main(
         raise typer.BadParameter(f"{error}: run `make pipeline`") from None
     if not TEST_FILE.is_file():
         raise typer.BadParameter(f"{TEST_FILE} is missing: run `make pipeline`")
+{%- if cookiecutter.task == "image" %}
+    record, content_type, split = picture_requests(metadata)
+{%- else %}
     names = metadata.feature_names
     values = sample_record(metadata)
+    record = json.dumps(dict(zip(names, values, strict=True))).encode()
+    content_type = "application/json"
+    split = {"columns": names, "data": [values]}  # MLflow's pandas-split input format
+{%- endif %}
     name, version = metadata.identity.registered_model, metadata.identity.version
     print(f"bundle: {metadata.identity}; MLflow serves models:/{name}@{CHAMPION_ALIAS}")
 
@@ -180,8 +223,6 @@ def main(
     # MLflow starts `uvicorn` by name: it must find the one of this environment.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     python = sys.executable
-    record = json.dumps(dict(zip(names, values, strict=True)))
-    split = {"columns": names, "data": [values]}  # MLflow's pandas-split input format
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         folder = Path(scratch)
         (folder / "floor_app.py").write_text(FLOOR_APP)
@@ -202,6 +243,7 @@ def main(
                 predict_url=f"http://127.0.0.1:{port}/predict",
                 body=record,
                 env=service_env,
+                content_type=content_type,
             )
 
         mlflow_port, floor_port = free_port(), free_port()
@@ -226,7 +268,7 @@ def main(
             ],
             ready_url=f"http://127.0.0.1:{mlflow_port}/ping",
             predict_url=f"http://127.0.0.1:{mlflow_port}/invocations",
-            body=json.dumps({"dataframe_split": split}),
+            body=json.dumps({"dataframe_split": split}).encode(),
             env=env,
         )
         # Compared with each other in rounds, in this order: the two servers of each target are
@@ -246,6 +288,7 @@ def main(
                 predict_url=f"http://127.0.0.1:{floor_port}/predict",
                 body=record,
                 env=env,
+                content_type=content_type,
             ),
 {%- if cookiecutter.use_monitoring %}
             # Variants of this service that differ only by the settings turning monitoring off.

@@ -3,7 +3,8 @@ e.g. `make serve` in another terminal).
 
 Each simulated user posts single records to /predict, and now and then a small batch. Records are
 drawn inside each feature's training range, read from the service's own `GET /model`, so the file
-works against any deployed bundle without the dataset.
+works against any deployed bundle without the dataset; an image model gets pictures of random
+pixels at the size it reads, uploaded as PNG files.
 {%- if cookiecutter.use_redis_cache %}
 `--cache-hit-rate` is the share of requests that repeat one of a few records already sent (a warm
 cache answers them); the rest are new. The hit rate the service reports (`X-Cache`) is logged.
@@ -19,6 +20,7 @@ request fails, so CI can use it as a gate:
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 {%- if cookiecutter.use_redis_cache %}
@@ -99,11 +101,41 @@ class Features:
 
 
 def random_value(feature: dict[str, Any]) -> Any:
+    if feature["kind"] == "image":
+        return random_picture(feature)
     if feature["kind"] == "numeric":
         return random.uniform(feature["min"], feature["max"])
     if feature["kind"] == "category":
         return random.choice(feature["categories"])
     return " ".join(random.choices(TEXT_WORDS, k=random.randint(3, 12)))
+
+
+def random_picture(feature: dict[str, Any]) -> bytes:
+    """A PNG file of random pixels at the size and mode the image model reads."""
+    from PIL import Image  # the image task's dependency
+
+    size = (feature["width"], feature["height"])
+    channels = 3 if feature["mode"] == "RGB" else 1
+    noise = random.randbytes(size[0] * size[1] * channels)
+    buffer = io.BytesIO()
+    Image.frombytes(feature["mode"], size, noise).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def single(record: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a POST of `record` to /predict: JSON, or an image model's upload."""
+    pictures = [value for value in record.values() if isinstance(value, bytes)]
+    if pictures:
+        return {"files": {"image": ("picture.png", pictures[0], "image/png")}}
+    return {"json": record}
+
+
+def several(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The arguments of a POST of `records` to /predict/batch."""
+    uploads = [single(record).get("files") for record in records]
+    if uploads[0]:
+        return {"files": [("images", files["image"]) for files in uploads]}
+    return {"json": {"records": records}}
 
 
 class PredictionUser(HttpUser):
@@ -117,7 +149,7 @@ class PredictionUser(HttpUser):
     @task(10)
     def predict_one(self) -> None:
         record = Features.record(self.hit_rate)
-        response = self.client.post("/predict", json=record, name="/predict")
+        response = self.client.post("/predict", name="/predict", **single(record))
         if "X-Cache" in response.headers:
             CACHE_ANSWERS[response.headers["X-Cache"]] += 1
 
@@ -128,13 +160,13 @@ class PredictionUser(HttpUser):
 
     @task(10)
     def predict_one(self) -> None:
-        self.client.post("/predict", json=Features.random_record(), name="/predict")
+        self.client.post("/predict", name="/predict", **single(Features.random_record()))
 
     @task(1)
     def predict_batch(self) -> None:
         records = [Features.random_record() for _ in range(BATCH_SIZE)]
 {%- endif %}
-        self.client.post("/predict/batch", json={"records": records}, name="/predict/batch")
+        self.client.post("/predict/batch", name="/predict/batch", **several(records))
 
 
 @events.quitting.add_listener

@@ -3,8 +3,9 @@
 Test support, like scratch.py. `Served` starts `uvicorn --factory` on the app factory in a
 process group of its own, `wait` returns once the service answers, and `stop` stops the whole
 group (every worker) and returns what it logged, for the test's messages; `post` sends one JSON
-request and gives its status and body, refusals included. Ports and process groups are the
-serving benchmark's (`benchmarks/servers.py`): its `free_port` and `stop_group` serve both.
+request (`send` any body) and gives its status and body, refusals included. Ports and process
+groups are the serving benchmark's (`benchmarks/servers.py`): its `free_port` and `stop_group`
+serve both.
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ class Served:
 
     def post(self, payload: object, path: str = "/predict") -> tuple[int, bytes]:
         """POST `payload` as JSON to `path`: the answer's status and body, whatever the status."""
+        return self.send((json.dumps(payload).encode(), "application/json"), path)
+
+    def send(self, body: tuple[bytes, str], path: str = "/predict") -> tuple[int, bytes]:
+        """POST `body` (its bytes and content type) to `path`: the answer's status and body."""
+        data, content_type = body
         request = urllib.request.Request(
-            self.url(path),
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
+            self.url(path), data=data, headers={"Content-Type": content_type}
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from digits_bundle import digits_bundle
+from urllib3 import encode_multipart_formdata
 
 from {{ cookiecutter.module_name }} import (
     images,
@@ -62,6 +63,10 @@ class ApiBundle:
         images.decode(data).save(buffer, format="PNG", compress_level=0)
         assert buffer.getvalue() != data
         return {"files": {"image": (name, buffer.getvalue(), media)}}
+
+    def body(self, index: int = 0) -> tuple[bytes, str]:
+        """The body of a POST to /predict of the `index`-th picture, and its content type."""
+        return encode_multipart_formdata({"image": self.upload(index)})
 
     def several(self, indexes: list[int]) -> dict[str, Any]:
         """The arguments of a POST to /predict/batch of those pictures."""

@@ -8,6 +8,7 @@ handling of every kind of input is tested whatever the project's data holds.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,10 @@ class ApiBundle:
     def same_again(self, index: int = 0) -> dict[str, Any]:
         """The `index`-th record sent differently (its keys in another order), same values."""
         return {"json": dict(reversed(list(self.records[index].items())))}
+
+    def body(self, index: int = 0) -> tuple[bytes, str]:
+        """The body of a POST to /predict of the `index`-th record, and its content type."""
+        return json.dumps(self.records[index]).encode(), "application/json"
 
     def several(self, indexes: list[int]) -> dict[str, Any]:
         """The arguments of a POST to /predict/batch of those records."""

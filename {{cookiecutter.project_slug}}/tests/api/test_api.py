@@ -1,6 +1,7 @@
-"""The prediction service: its endpoints, readiness with a broken bundle, offline docs, footprint.
+"""The prediction service: its endpoints, readiness with a broken bundle, offline docs.
 
-Rejections (422, 413) are in test_api_validation.py, a real uvicorn in test_api_server.py.
+Rejections (422, 413) are in test_api_validation.py, a real uvicorn in test_api_server.py, the
+footprint in test_api_footprint.py.
 """
 
 from __future__ import annotations
@@ -9,24 +10,17 @@ import csv
 import hashlib
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from served import Served
 
 from {{ cookiecutter.module_name }}.api.main import (
     create_app,
 )
 from {{ cookiecutter.module_name }}.bundle import (
     BundleError,
-)
-from {{ cookiecutter.module_name }}.config import (
-    PROJ_ROOT,
 )
 from {{ cookiecutter.module_name }}.inference import (
     load,
@@ -275,74 +269,3 @@ def test_bundle_replaced_between_creation_and_startup_is_not_served(
         response = client.get("/ready")
         assert response.status_code == 503
         assert "restart" in response.json()["reason"]
-
-
-# --- footprint ---------------------------------------------------------------------------------
-
-# The pipeline's libraries: the service must work without any of them installed.
-PIPELINE_STACK = (
-    "pandas",
-    "sklearn",
-    "scipy",
-    "mlflow",
-    "great_expectations",
-{%- if cookiecutter.use_monitoring %}
-    "evidently",
-{%- endif %}
-    "skl2onnx",
-    "onnx",
-    "matplotlib",
-    "codecarbon",
-    "dvc",
-)
-
-
-def test_serving_imports_no_pipeline_library(api_bundle):
-    record = api_bundle.records[0]
-    code = f"""
-import sys
-from fastapi.testclient import TestClient
-from {{ cookiecutter.module_name }}.api.main import create_app
-from {{ cookiecutter.module_name }}.api.settings import Settings
-settings = Settings(bundle_dir={str(api_bundle.directory)!r})
-with TestClient(create_app(settings)) as client:
-    assert client.post("/predict", json={record!r}).status_code == 200
-    assert client.post("/predict/batch", json=dict(records=[{record!r}])).status_code == 200
-    assert client.get("/docs").status_code == 200
-print(",".join(m for m in {PIPELINE_STACK!r} if m in sys.modules))
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == ""
-
-
-@pytest.mark.slow
-def test_serve_group_alone_installs_and_serves(tmp_path, api_bundle):
-    """`uv sync --no-default-groups --group serve` is enough to run the service."""
-    uv = Path(sys.executable).with_name("uv")  # the dev group's uv, in this environment
-    venv = tmp_path / "venv"
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)}
-    env.pop("VIRTUAL_ENV", None)
-    subprocess.run(
-        [uv, "sync", "--quiet", "--no-default-groups", "--group", "serve"],
-        cwd=PROJ_ROOT,
-        env=env,
-        check=True,
-    )
-    python = venv / "bin" / "python"
-    probe = f"import importlib.util as u; print([m for m in {PIPELINE_STACK!r} if u.find_spec(m)])"
-    installed = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
-    assert installed.stdout.strip() == "[]"
-
-    server = Served(
-        {**env, "API_BUNDLE_DIR": str(api_bundle.directory)},
-        tmp_path / "uvicorn.log",
-        python=python,
-        cwd=tmp_path,
-    )
-    try:
-        server.wait()
-        status, answer = server.post(api_bundle.records[0])
-        assert (status, json.loads(answer)["label"]) == (200, api_bundle.labels[0])
-    finally:
-        server.stop()

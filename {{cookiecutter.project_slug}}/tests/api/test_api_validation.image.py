@@ -62,7 +62,7 @@ def test_a_batch_names_the_picture_it_cannot_take(client, api_bundle):
 
 def test_a_batch_over_the_size_limit_gets_422(client, api_bundle, api_settings):
     files = [("images", api_bundle.upload(0))] * (api_settings.max_batch_size + 1)
-    refused(client.post("/predict/batch", files=files), 422, "more than the 8 of a batch")
+    refused(client.post("/predict/batch", files=files), 422, "images", "at most 8 items")
 
 
 def test_a_body_over_the_body_cap_gets_413_before_it_is_parsed(client, api_settings):

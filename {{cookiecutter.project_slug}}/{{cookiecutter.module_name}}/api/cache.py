@@ -57,8 +57,9 @@ class PredictionCache:
         self.settings = settings
         identity = predictor.metadata.identity
         self._model_key = f"{identity.registered_model}:{identity.version}:{identity.sha256}\0"
-        self._numeric_count = len(predictor.metadata.numeric_features)  # a row's first values
-        self._picture = predictor.metadata.image_feature is not None  # a row: (pixels,)
+        # A row's first values are numbers: its numeric features', or an image model's pixels.
+        metadata = predictor.metadata
+        self._numeric_count = 1 if metadata.image_feature else len(metadata.numeric_features)
         self._paused_until = 0.0
 
     def keys(self, rows: Sequence[Row]) -> list[str]:
@@ -69,11 +70,8 @@ class PredictionCache:
         prefix = self.settings.cache_key_prefix
         keys = []
         for row in rows:
-            if self._picture:
-                numbers, strings = np.asarray(row[0], dtype="<f4").tobytes(), b""
-            else:
-                numbers = np.asarray(row[:count], dtype="<f4").tobytes()
-                strings = json.dumps(list(row[count:]), ensure_ascii=False).encode("utf-8")
+            numbers = np.asarray(row[:count], dtype="<f4").tobytes()
+            strings = json.dumps(list(row[count:]), ensure_ascii=False).encode("utf-8")
             keys.append(f"{prefix}:{hashlib.sha256(model + numbers + strings).hexdigest()}")
         return keys
 

@@ -62,6 +62,7 @@ class RequestModels:
     prediction_response: type[BaseModel]
     batch_response: type[BaseModel]
     ranges: dict[str, AllowedRange]  # by feature name
+    max_batch_size: int
     examples: dict[str, dict[str, Any]]  # for /docs
 
 
@@ -144,6 +145,7 @@ def build_request_models(
             predictions=(list[prediction], Field(description="One per record, in order")),
         ),
         ranges=ranges,
+        max_batch_size=max_batch_size,
         examples=request_examples(metadata, record, examples_file) if json_records else {},
     )
 

@@ -20,9 +20,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from PIL import Image
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -32,6 +31,9 @@ from ..config import PROJ_ROOT
 from ..errors import PipelineError
 from ..params import DriftParams
 from .summary import FeatureDrift
+
+if TYPE_CHECKING:  # pandas only where the drift job uses it: the service imports this module
+    import pandas as pd
 
 VALUES = ("width", "height", "brightness", "contrast")
 THUMBNAILS = tuple(f"thumbnail_{i}" for i in range(images.THUMBNAIL**2))
@@ -75,6 +77,8 @@ def measured(frame: pd.DataFrame, column: str, source: str) -> pd.DataFrame:
     """images.measures of the picture at each path of `frame[column]`, one row each."""
     if column not in frame:
         raise PictureInputError(f"{source} has no {column!r} column of picture paths")
+    import pandas as pd
+
     rows = [images.measures(read_picture(str(value), source)) for value in frame[column]]
     return pd.DataFrame(rows, columns=list(MEASURES), index=frame.index)
 
@@ -99,6 +103,8 @@ def checked(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     missing = [name for name in MEASURES if name not in frame]
     if missing:
         raise PictureInputError(f"{source} lacks the picture measures {', '.join(missing[:3])}")
+    import pandas as pd
+
     numbers = frame[list(MEASURES)].apply(pd.to_numeric, errors="coerce")
     for name in MEASURES:
         bad = numbers[name].isna()
