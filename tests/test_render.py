@@ -127,7 +127,11 @@ BASE_FILES = {
 # Files that exist only when an option has a given value.
 OPTIONAL_FILES = {
     # A task's own files (a `<name>.<task>.<ext>` with no plain `<name>.<ext>`).
-    ("task", "image"): {"{module}/images.py", "tests/digits_bundle.py"},
+    ("task", "image"): {
+        "{module}/images.py",
+        "tests/digits_bundle.py",
+        "tests/test_builtin_data.py",
+    },
     ("use_api", True): {
         "{module}/api/__init__.py",
         "{module}/api/main.py",
@@ -209,6 +213,10 @@ OPTIONAL_FILES = {
 JOINT_FILES = {
     (("use_github_actions", True), ("use_docker", True)): {".github/workflows/release.yml"},
     (("use_github_actions", True), ("use_monitoring", True)): {".github/workflows/drift.yml"},
+    (("task", "image"), ("use_monitoring", True)): {
+        "{module}/monitoring/pictures.py",
+        "tests/monitoring/test_served_pictures.py",
+    },
     (("use_kubernetes", True), ("use_redis_cache", True)): {
         "deploy/k8s/base/redis-deployment.yaml",
         "deploy/k8s/base/redis-service.yaml",
