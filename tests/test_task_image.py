@@ -161,30 +161,6 @@ def test_built_in_digits_go_from_pipeline_to_drift(project, tmp_path, progress):
     traffic_drifts(root, env, tmp_path / "traffic.log", DIGITS)
 
 
-def test_a_teams_own_pictures_go_all_the_way(project, tmp_path, progress):
-    """A folder of `<label>/<picture>` files through `make data-new FOLDER=`, with the team's own
-    gate (an MLP on 300 drawn shapes reaches about 0.8, not the digits' 0.9)."""
-    root, env = project
-    run(["git", "reset", "--hard", "--quiet"], root, env)  # DVC stages what it changes
-    run(["git", "clean", "-fdxq", "-e", ".venv", "-e", ".tools"], root, env)
-    progress("image task, a team's shapes: data-new, pipeline, tests, serve, drift (~4 min)")
-    shapes = tmp_path / "shapes"
-    run([str(root / ".venv" / "bin" / "python"), "-c", SHAPES, str(shapes)], root)
-    added = run(["make", "data-new", f"FOLDER={shapes}"], root, env)
-    assert "data-new:" in added.stdout, added.stdout
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    assert params["data"]["source"] == "folder"
-    params["gate"]["minimum"] = {"accuracy": 0.6, "f1_macro": 0.6}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-    run(["make", "pipeline"], root, env)
-    classes, promotion = classes_and_promotion(root)
-    assert classes == ["circle", "square", "triangle"] and promotion["promoted"]
-    assert 0.6 <= promotion["candidate_metrics"]["accuracy"] < 1
-    tests_pass(root, env)
-    traffic_drifts(root, env, tmp_path / "serve.log", classes)
-
-
 def test_the_container_answers_an_uploaded_picture(project, docker_engine: DockerEngine):
     """`make image` of the image project (Pillow and python-multipart beside the service) stays
     under 300 MB on the local base, and the container answers an uploaded PNG."""
@@ -217,3 +193,27 @@ def test_the_container_answers_an_uploaded_picture(project, docker_engine: Docke
         if container:
             docker_engine.docker("stop", container, check=False)
         docker_engine.docker("image", "rm", "--force", name, check=False)
+
+
+def test_a_teams_own_pictures_go_all_the_way(project, tmp_path, progress):
+    """A folder of `<label>/<picture>` files through `make data-new FOLDER=`, with the team's own
+    gate (an MLP on 300 drawn shapes reaches about 0.8, not the digits' 0.9)."""
+    root, env = project
+    run(["git", "reset", "--hard", "--quiet"], root, env)  # DVC stages what it changes
+    run(["git", "clean", "-fdxq", "-e", ".venv", "-e", ".tools"], root, env)
+    progress("image task, a team's shapes: data-new, pipeline, tests, serve, drift (~4 min)")
+    shapes = tmp_path / "shapes"
+    run([str(root / ".venv" / "bin" / "python"), "-c", SHAPES, str(shapes)], root)
+    added = run(["make", "data-new", f"FOLDER={shapes}"], root, env)
+    assert "data-new:" in added.stdout, added.stdout
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert params["data"]["source"] == "folder"
+    params["gate"]["minimum"] = {"accuracy": 0.6, "f1_macro": 0.6}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    run(["make", "pipeline"], root, env)
+    classes, promotion = classes_and_promotion(root)
+    assert classes == ["circle", "square", "triangle"] and promotion["promoted"]
+    assert 0.6 <= promotion["candidate_metrics"]["accuracy"] < 1
+    tests_pass(root, env)
+    traffic_drifts(root, env, tmp_path / "serve.log", classes)
