@@ -118,7 +118,14 @@ def identity_block(metadata: BundleMetadata) -> str:
     identity = metadata.identity
     positive = f" (positive: {metadata.positive_label})" if metadata.positive_label else ""
     kinds = [feature.kind for feature in metadata.features]
-    inputs = ", ".join(f"{kinds.count(kind)} {kind}" for kind in dict.fromkeys(kinds))
+    inputs = f"{len(kinds)} features: " + ", ".join(
+        f"{kinds.count(kind)} {kind}" for kind in dict.fromkeys(kinds)
+    )
+    if (image := metadata.image_feature) is not None:
+        inputs = (
+            f"1 picture (`{image.name}`), read as {image.width} x {image.height} {image.mode}: "
+            f"{image.size} float32 values 0..1"
+        )
     return table(
         [
             ("Registered model", f"`{identity.registered_model}` version {identity.version}"),
@@ -126,7 +133,7 @@ def identity_block(metadata: BundleMetadata) -> str:
             ("model.onnx sha256", f"`{identity.sha256}`"),
             ("Trained", metadata.created_at),
             ("Classes", f"{len(metadata.classes)}: {', '.join(metadata.classes)}{positive}"),
-            ("Inputs", f"{len(metadata.features)} features: {inputs}"),
+            ("Inputs", inputs),
         ]
     )
 
