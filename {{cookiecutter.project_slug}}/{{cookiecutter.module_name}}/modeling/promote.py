@@ -51,7 +51,7 @@ from ..params import DataParams, GateParams, Params, load_params
 from ..tracking import connect
 from . import registry
 from .scoring import compute_metrics
-from .splits import SplitError, features_and_labels, image_of, kinds_of, read_frame
+from .splits import SplitError, read_frame, recorded_features
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 
@@ -136,9 +136,7 @@ def score(
 ) -> Metrics | None:
     """A bundle's metrics on the test split, None if it cannot read today's features or classes."""
     try:
-        features, labels = features_and_labels(
-            test, data.target, kinds_of(metadata.features), image_of(metadata.features)
-        )
+        features, labels = recorded_features(test, data.target, metadata.features)
     except SplitError:
         return None
     positive = data.positive_label

@@ -100,6 +100,13 @@ def features_and_labels(
     return features, frame[target].astype(str)
 
 
+def recorded_features(
+    frame: pd.DataFrame, target: str, features: Sequence[Feature]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """A frame's features and labels as a candidate or bundle with `features` reads them."""
+    return features_and_labels(frame, target, kinds_of(features), image_of(features))
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     """A split of the `features` stage, every column as text (a category "01" stays "01")."""
     if not path.is_file():
