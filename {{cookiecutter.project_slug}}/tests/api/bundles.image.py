@@ -72,6 +72,16 @@ class ApiBundle:
         """The arguments of a POST to /predict/batch of those pictures."""
         return {"files": [("images", self.upload(index)) for index in indexes]}
 
+    @property
+    def features(self) -> list[str]:
+        """The model's one feature, the picture."""
+        return ["image"]
+
+    @property
+    def numeric(self) -> list[str]:
+        """None: a test that needs a numeric feature skips itself on an image model."""
+        pytest.skip("the model has no numeric feature: it reads a picture")
+
 
 @pytest.fixture(scope="session")
 def api_bundle(tmp_path_factory: pytest.TempPathFactory) -> ApiBundle:
