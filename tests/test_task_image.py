@@ -103,7 +103,7 @@ def classes_and_promotion(root: Path) -> tuple[list[str], dict]:
     )
 
 
-def tests_pass(root: Path, env: dict[str, str]) -> None:
+def project_tests_pass(root: Path, env: dict[str, str]) -> None:
     """`make test-fast`, then the service's slow tests against a real Redis-protocol server."""
     for command in (
         ["make", "test-fast"],
@@ -138,7 +138,7 @@ def test_built_in_digits_go_from_pipeline_to_drift(project, tmp_path, progress):
     written = tmp_path / "raw_data.json"
     run([".venv/bin/python", "-m", f"{PACKAGE}.suite", "--output-path", str(written)], root, env)
     assert written.read_text() == (root / "expectations" / "raw_data.json").read_text()
-    tests_pass(root, env)
+    project_tests_pass(root, env)
 
     picture = next((root / "data" / "raw" / "images" / "7").glob("*.png"))
     damaged = picture.read_bytes()[:60]
@@ -215,5 +215,5 @@ def test_a_teams_own_pictures_go_all_the_way(project, tmp_path, progress):
     classes, promotion = classes_and_promotion(root)
     assert classes == ["circle", "square", "triangle"] and promotion["promoted"]
     assert 0.6 <= promotion["candidate_metrics"]["accuracy"] < 1
-    tests_pass(root, env)
+    project_tests_pass(root, env)
     traffic_drifts(root, env, tmp_path / "serve.log", classes)
