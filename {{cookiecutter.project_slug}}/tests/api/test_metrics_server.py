@@ -74,6 +74,7 @@ def environment(api_bundle, tmp_path: Path, multiprocess_dir: Path | None) -> di
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path, workers):
+    feature = api_bundle.numeric[0]  # skips on a model without numeric features
     multiprocess_dir = tmp_path / "prometheus" if workers > 1 else None
     env = environment(api_bundle, tmp_path, multiprocess_dir)
     server = Served(env, tmp_path / "uvicorn.log", workers=workers)
@@ -81,7 +82,6 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path
         server.wait(in_a_row=10)  # with two workers, likely both started
         before = samples(server)
         records = [api_bundle.records[i % len(api_bundle.records)] for i in range(REQUESTS)]
-        feature = api_bundle.numeric[0]
         low, high = api_bundle.ranges[feature]
         rejected = [{**api_bundle.records[0], feature: high + 100 * (high - low)}] * 3
         with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent: both workers get some
