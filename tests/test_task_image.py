@@ -170,7 +170,8 @@ def test_the_container_answers_an_uploaded_picture(project, docker_engine: Docke
     if not (root / "models" / "bundle" / "model.onnx").is_file():  # run alone, not after the above
         run(["make", "pipeline"], root, env)
     name = f"m5-image:{uuid.uuid4().hex[:8]}"
-    run(["make", "image", f"IMAGE={name}", f"BASE_IMAGE={docker_engine.base_image}"], root, env)
+    base = docker_engine.python_image(OPTION_SETS[MATRIX_SET]["python_version"])
+    run(["make", "image", f"IMAGE={name}", f"BASE_IMAGE={base}"], root, env)
     container = ""
     try:
         size = docker_engine.docker("image", "inspect", "--format", "{{.Size}}", name).stdout
