@@ -55,14 +55,13 @@ class PredictionCache:
         self.settings = settings
         identity = predictor.metadata.identity
         self._model_key = f"{identity.registered_model}:{identity.version}:{identity.sha256}\0"
-        self._numeric_count = len(predictor.metadata.numeric_features)  # a row's first values
         self._paused_until = 0.0
 
     def keys(self, rows: Sequence[Row]) -> list[str]:
         """One key per row: the hash of the model's identity, of the float32 bytes of the row's
         numbers and of its strings (category and text values) as JSON."""
         model = self._model_key.encode("utf-8")
-        count = self._numeric_count
+        count = self.predictor.model.numeric_count  # a row's first values are its numbers
         prefix = self.settings.cache_key_prefix
         keys = []
         for row in rows:
