@@ -54,7 +54,9 @@ class OnnxModel:
         self.image_name = next((i.name for i in inputs if i.kind == "image"), None)
         numeric = [i for i in inputs if i.kind == "numeric"]
         self.numeric_name = numeric[0].name if numeric else None
-        self.numeric_count = len(numeric[0].features) if numeric else 0
+        # How many of a row's first values are numbers: its numeric features, or one for an
+        # image's row (its pixels).
+        self.numeric_count = len(numeric[0].features) if numeric else int(bool(self.image_name))
         # Each string input, with the position of its feature in a row and whether it is a text.
         self.strings = [
             (item.name, self.numeric_count + index, item.kind == "text")

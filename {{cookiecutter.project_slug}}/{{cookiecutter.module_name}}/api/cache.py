@@ -57,16 +57,13 @@ class PredictionCache:
         self.settings = settings
         identity = predictor.metadata.identity
         self._model_key = f"{identity.registered_model}:{identity.version}:{identity.sha256}\0"
-        # A row's first values are numbers: its numeric features', or an image model's pixels.
-        metadata = predictor.metadata
-        self._numeric_count = 1 if metadata.image_feature else len(metadata.numeric_features)
         self._paused_until = 0.0
 
     def keys(self, rows: Sequence[Row]) -> list[str]:
         """One key per row: the hash of the model's identity, of the float32 bytes of the row's
         numbers and of its strings (category and text values) as JSON."""
         model = self._model_key.encode("utf-8")
-        count = self._numeric_count
+        count = self.predictor.model.numeric_count  # a row's first values are its numbers
         prefix = self.settings.cache_key_prefix
         keys = []
         for row in rows:
