@@ -9,6 +9,10 @@ VENV_STAMP := .venv/.synced
 UV_SYNC_FLAGS ?= --locked
 DEMO_DIR ?= build/demo
 PYTEST_ARGS ?=
+# The slow tier's workers (pytest-xdist): its renders install and run independently, and one
+# worker leaves a core idle while uv downloads or Docker builds. SLOW_WORKERS=0 runs in one process.
+SLOW_WORKERS ?= 2
+SLOW := .venv/bin/pytest -m slow -n $(SLOW_WORKERS) --dist loadgroup
 
 export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1
@@ -39,7 +43,7 @@ test: $(VENV_STAMP)
 	@echo "==> Fast tier: every render, its files, lint, hooks and docs (about 1.5 min on 2 cores)"
 	.venv/bin/pytest -m "not slow" $(PYTEST_ARGS)
 	@echo "==> Slow tier: each render installed and run as a new team would (about 35 min on 2 cores)"
-	.venv/bin/pytest -m slow $(PYTEST_ARGS)
+	$(SLOW) $(PYTEST_ARGS)
 
 ## Run the fast tier only (renders, hooks, lint, docs; no installs)
 test-fast: $(VENV_STAMP)
@@ -47,7 +51,7 @@ test-fast: $(VENV_STAMP)
 
 ## Run the slow tier only (generated projects' own make setup and make test)
 test-slow: $(VENV_STAMP)
-	.venv/bin/pytest -m slow $(PYTEST_ARGS)
+	$(SLOW) $(PYTEST_ARGS)
 
 ## Render the default project into build/demo and run it end to end
 demo: $(VENV_STAMP)

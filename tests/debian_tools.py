@@ -9,6 +9,7 @@ feature. The Docker engine has its own installer, tools/docker_engine.py.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 # Executable -> the Debian package that ships it.
 PACKAGES = {"promtool": "prometheus", "prometheus": "prometheus", "wrk": "wrk"}
 APT_SECONDS = 600
+LOCK_FILE = "/tmp/mlops-template-apt.lock"
 
 
 def debian_tool(name: str) -> str:
@@ -33,15 +35,22 @@ def debian_tool(name: str) -> str:
         )
     print(f"==> apt-get install {package}, for {name} (about 20 s, once)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-    ):
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=APT_SECONDS, check=False
-        )
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}", pytrace=False)
+    # One install at a time: another test worker may want the same package (apt has its own lock,
+    # but a second apt-get fails on it instead of waiting).
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        ):
+            if shutil.which(name) is not None:  # installed meanwhile by another worker
+                break
+            done = subprocess.run(
+                command, env=env, capture_output=True, text=True, timeout=APT_SECONDS, check=False
+            )
+            if done.returncode != 0:
+                failed = f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}"
+                pytest.fail(failed, pytrace=False)
     found = shutil.which(name)
     if found is None:
         pytest.fail(f"Debian's {package} installed no {name}", pytrace=False)

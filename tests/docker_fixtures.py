@@ -5,7 +5,9 @@ however many modules ask) and type the argument with `DockerEngine`. It runs
 tools/docker_engine.py: Debian's Docker is installed if missing (root and apt), our own dockerd
 starts under $MLOPS_DOCKER_STATE (default /tmp/mlops-docker) unless it already runs, and the local
 Python base image is built once and kept between runs. The daemon is stopped at the end of the
-session only if this session started it.
+session only if this session started it; with several workers (pytest-xdist), a worker's session
+may end while another still builds, so the controlling process stops it at the very end instead
+(conftest.py's session hooks).
 
 On a machine with a Docker engine of its own, set MLOPS_DOCKER_HOST (e.g.
 unix:///var/run/docker.sock): nothing is installed or started, `docker` from PATH is used and the
@@ -111,6 +113,25 @@ def external_engine(docker_host: str) -> DockerEngine:
     return engine
 
 
+def in_a_worker() -> bool:
+    """True in a pytest-xdist worker, whose session ends while the others may go on."""
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+def our_engine_runs() -> bool:
+    """Whether our dockerd runs now (never true of an external engine, which is not ours)."""
+    return not os.environ.get("MLOPS_DOCKER_HOST") and (
+        engine_tool.our_pid(engine_tool.State()) is not None
+    )
+
+
+def stop_after_workers(ran_before: bool) -> None:
+    """The controller of a run with workers, at its end: stop our engine if a worker started it
+    (workers leave it running, since another may still need it)."""
+    if not ran_before and our_engine_runs():
+        engine_tool.stop(engine_tool.State())
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[DockerEngine]:
     """Our Docker engine with the local Python base image; see the module docstring."""
@@ -136,5 +157,5 @@ def docker_engine() -> Iterator[DockerEngine]:
         cli = str(engine_tool.DOCKER_CLI)
         yield DockerEngine(variables, cli, image, state=state, bin_dir=bin_dir)
     finally:
-        if started:
+        if started and not in_a_worker():
             engine_tool.stop(state)
