@@ -225,13 +225,19 @@ def pytest_collection_modifyitems(config, items):
 ENGINE_RAN_BEFORE = pytest.StashKey[bool]()
 
 
+# The controller imports docker_fixtures itself; test processes leave it to pytest_plugins, which
+# rewrites its asserts.
 def pytest_sessionstart(session):
     if running_workers(session.config):
+        from docker_fixtures import our_engine_runs
+
         session.config.stash[ENGINE_RAN_BEFORE] = our_engine_runs()
 
 
 def pytest_sessionfinish(session):
     if running_workers(session.config) and ENGINE_RAN_BEFORE in session.config.stash:
+        from docker_fixtures import stop_after_workers
+
         stop_after_workers(session.config.stash[ENGINE_RAN_BEFORE])
 
 
@@ -242,5 +248,4 @@ def running_workers(config) -> bool:
 
 
 # The instructor command's team repositories, rendered once for every test file that uses them.
-from docker_fixtures import our_engine_runs, stop_after_workers  # noqa: E402
 from instructor_repos import course  # noqa: E402, F401
