@@ -23,9 +23,6 @@ from {{ cookiecutter.module_name }}.monitoring import (
     traffic,
 )
 
-MODEL = {"target": "digit", "features": [{"kind": "image", "name": "image"}]}
-
-
 def uploaded(content_type: str, body: bytes) -> list[tuple[str, str, bytes]]:
     """(field name, filename, bytes) of each file of a multipart/form-data body."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -39,12 +36,13 @@ def uploaded(content_type: str, body: bytes) -> list[tuple[str, str, bytes]]:
 
 
 class StandIn(BaseHTTPRequestHandler):
-    """/model answers MODEL; /predict answers 415 for a BMP file, else the label "3"."""
+    """/model answers `model`; /predict answers 415 for a BMP file, else the label "3"."""
 
     received: list[tuple[str, str, bytes]]
+    model: dict
 
     def do_GET(self) -> None:
-        self.answer(200, MODEL)
+        self.answer(200, self.model)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -68,10 +66,12 @@ class StandIn(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def stand_in():
-    """The stand-in service on a free loopback port: its URL and what it received."""
+def stand_in(monitored):
+    """The stand-in service of the monitored model on a free loopback port: its URL and what it
+    received."""
     received: list[tuple[str, str, bytes]] = []
-    handler = type("Handler", (StandIn,), {"received": received})
+    model = {"target": monitored.target, "features": [{"kind": "image", "name": "image"}]}
+    handler = type("Handler", (StandIn,), {"received": received, "model": model})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -124,7 +124,7 @@ def test_a_shifted_picture_is_larger_and_washed_out(monitored):
 def test_a_missing_picture_stops_the_run_in_one_line(monitored, stand_in, tmp_path):
     url, _ = stand_in
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("image,digit\nnowhere/missing.png,3\n")
+    manifest.write_text(f"image,{monitored.target}\nnowhere/missing.png,3\n")
     sent = CliRunner().invoke(traffic.app, ["--url", url, "--data", str(manifest)])
     assert sent.exit_code == 1
     assert "cannot read the model's features from" in sent.output
