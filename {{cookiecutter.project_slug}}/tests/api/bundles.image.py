@@ -72,6 +72,15 @@ class ApiBundle:
         """The arguments of a POST to /predict/batch of those pictures."""
         return {"files": [("images", self.upload(index)) for index in indexes]}
 
+    def refused(self) -> tuple[tuple[bytes, str], int]:
+        """A body /predict refuses, and its status: a text file where a picture goes (415)."""
+        return encode_multipart_formdata({"image": ("notes.txt", b"not a picture", "text/plain")}), 415
+
+    @property
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """None: a picture has no numeric feature to send out of its range."""
+        return {}
+
     @property
     def features(self) -> list[str]:
         """The model's one feature, the picture."""

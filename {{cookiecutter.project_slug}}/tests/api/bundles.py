@@ -58,6 +58,18 @@ class ApiBundle:
         """The arguments of a POST to /predict/batch of those records."""
         return {"json": {"records": [self.records[index] for index in indexes]}}
 
+    def refused(self) -> tuple[tuple[bytes, str], int]:
+        """A body /predict refuses, and its status (422): the first record with its first
+        numeric feature far outside its training range (counted as out of range), or, on a
+        model without numbers, without its first feature."""
+        record = dict(self.records[0])
+        if self.ranges:
+            name, (low, high) = next(iter(self.ranges.items()))
+            record[name] = high + 100 * (high - low)
+        else:
+            del record[self.features[0]]
+        return (json.dumps(record).encode(), "application/json"), 422
+
     @property
     def numeric(self) -> list[str]:
         """The numeric features; a test that needs one skips itself on a model without any."""

@@ -74,26 +74,24 @@ def environment(api_bundle, tmp_path: Path, multiprocess_dir: Path | None) -> di
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path, workers):
-    feature = api_bundle.numeric[0]  # skips on a model without numeric features
     multiprocess_dir = tmp_path / "prometheus" if workers > 1 else None
     env = environment(api_bundle, tmp_path, multiprocess_dir)
     server = Served(env, tmp_path / "uvicorn.log", workers=workers)
     try:
         server.wait(in_a_row=10)  # with two workers, likely both started
         before = samples(server)
-        records = [api_bundle.records[i % len(api_bundle.records)] for i in range(REQUESTS)]
-        low, high = api_bundle.ranges[feature]
-        rejected = [{**api_bundle.records[0], feature: high + 100 * (high - low)}] * 3
+        bodies = [api_bundle.body(i % len(api_bundle.labels)) for i in range(REQUESTS)]
+        rejected, refusal = api_bundle.refused()  # 422 for a record, 415 for a text file
         with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent: both workers get some
-            statuses = [status for status, _ in pool.map(server.post, records + rejected)]
+            statuses = [status for status, _ in pool.map(server.send, bodies + [rejected] * 3)]
             # The kernel hands each connection to whichever worker accepts first: one worker
             # may take a whole round. More rounds, a bounded number, until each has answered.
             for _ in range(20):
                 if multiprocess_dir is None or all(answered_by_worker(multiprocess_dir, workers)):
                     break
-                statuses += [status for status, _ in pool.map(server.post, records)]
+                statuses += [status for status, _ in pool.map(server.send, bodies)]
         accepted = len(statuses) - 3
-        assert statuses == [200] * REQUESTS + [422] * 3 + [200] * (accepted - REQUESTS)
+        assert statuses == [200] * REQUESTS + [refusal] * 3 + [200] * (accepted - REQUESTS)
         after = samples(server)
         deadline = time.monotonic() + 10
         while value(after, "prediction_log_records_total") != accepted:
@@ -108,13 +106,15 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path
         return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
 
     assert counted("http_requests_total", route="/predict", method="POST", status="200") == accepted
-    assert counted("http_requests_total", route="/predict", method="POST", status="422") == 3
+    assert counted("http_requests_total", route="/predict", method="POST", status=str(refusal)) == 3
     answered = counted("http_request_duration_seconds_count", route="/predict", method="POST")
     assert answered == accepted + 3
     assert counted("model_inference_duration_seconds_count") == accepted
     classes = api_bundle.classes
     assert sum(counted("model_predictions_total", **{"class": c}) for c in classes) == accepted
-    assert counted("model_input_out_of_range_total", feature=feature) == 3
+    if api_bundle.ranges:  # the refused record's first numeric feature was out of its range
+        feature = next(iter(api_bundle.ranges))
+        assert counted("model_input_out_of_range_total", feature=feature) == 3
     identity = [labels for (name, labels) in after if name == "model_info"]
     assert len(identity) == 1 and dict(identity[0])["version"] == str(api_bundle.model_version)
     assert len(read_recent(tmp_path / "predictions.sqlite", 1000)) == accepted
@@ -129,7 +129,7 @@ def test_exact_metrics_and_one_log_with_one_and_two_workers(api_bundle, tmp_path
     server = Served(env, tmp_path / "uvicorn-restarted.log", workers=workers)
     try:
         server.wait(in_a_row=10)
-        assert [server.post(record)[0] for record in api_bundle.records[:5]] == [200] * 5
+        assert [server.send(api_bundle.body(index))[0] for index in range(5)] == [200] * 5
     finally:
         server.stop()
     assert len(read_recent(tmp_path / "predictions.sqlite", 1000)) == accepted + 5

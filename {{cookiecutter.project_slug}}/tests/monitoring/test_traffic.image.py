@@ -23,6 +23,7 @@ from {{ cookiecutter.module_name }}.monitoring import (
     traffic,
 )
 
+
 def uploaded(content_type: str, body: bytes) -> list[tuple[str, str, bytes]]:
     """(field name, filename, bytes) of each file of a multipart/form-data body."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
