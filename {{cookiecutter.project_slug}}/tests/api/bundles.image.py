@@ -74,7 +74,8 @@ class ApiBundle:
 
     def refused(self) -> tuple[tuple[bytes, str], int]:
         """A body /predict refuses, and its status: a text file where a picture goes (415)."""
-        return encode_multipart_formdata({"image": ("notes.txt", b"not a picture", "text/plain")}), 415
+        text_file = ("notes.txt", b"not a picture", "text/plain")
+        return encode_multipart_formdata({"image": text_file}), 415
 
     @property
     def ranges(self) -> dict[str, tuple[float, float]]:
