@@ -126,7 +126,7 @@ def classes_and_promotion(root: Path) -> tuple[list[str], dict]:
     )
 
 
-def tests_pass(root: Path, env: dict[str, str], command: list[str]) -> None:
+def project_tests_pass(root: Path, env: dict[str, str], command: list[str]) -> None:
     """`command` (`make test-fast` or the service's slow tests) green, skips only for the data."""
     tested = run(command, root, env).stdout
     assert " passed" in tested and " failed" not in tested, tested[-3000:]
@@ -158,8 +158,8 @@ def test_built_in_texts_go_from_pipeline_to_drift(project, tmp_path, progress):
     written = tmp_path / "raw_data.json"
     run([".venv/bin/python", "-m", f"{PACKAGE}.suite", "--output-path", str(written)], root, env)
     assert written.read_text() == (root / "expectations" / "raw_data.json").read_text()
-    tests_pass(root, env, ["make", "test-fast"])
-    tests_pass(root, env, SERVICE_SLOW_TESTS)  # against a real Redis-protocol server
+    project_tests_pass(root, env, ["make", "test-fast"])
+    project_tests_pass(root, env, SERVICE_SLOW_TESTS)  # against a real Redis-protocol server
 
     with serving(root, env, tmp_path / "serve.log"):
         status, _headers, text = http(
@@ -212,5 +212,5 @@ def test_a_teams_tickets_with_text_and_category_go_all_the_way(project, tmp_path
     classes, promotion = classes_and_promotion(root)
     assert classes == ["Billing", "Delivery", "Technical"] and promotion["promoted"]
     assert 0.85 <= promotion["candidate_metrics"]["accuracy"] < 1
-    tests_pass(root, env, ["make", "test-fast"])
+    project_tests_pass(root, env, ["make", "test-fast"])
     traffic_drifts(root, env, tmp_path / "serve.log", classes)
