@@ -60,10 +60,14 @@ class DockerEngine:
     @property
     def env(self) -> dict[str, str]:
         """The current environment plus the engine's variables (PATH as the test now has it)."""
-        path = os.environ.get("PATH", os.defpath)
-        if self.bin_dir:
-            path = f"{self.bin_dir}{os.pathsep}{path}"
-        return {**os.environ, **self.variables, "PATH": path}
+        return self.environment(dict(os.environ))
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        """`env` (a project's, say) plus the engine's variables, its `docker` first on PATH."""
+        folders = env.get("PATH", os.defpath).split(os.pathsep)
+        if self.bin_dir and folders[0] != self.bin_dir:
+            folders.insert(0, self.bin_dir)
+        return {**env, **self.variables, "PATH": os.pathsep.join(folders)}
 
     def python_image(self, version: str) -> str:
         """The base image for another Python (3.13 from Debian trixie), built on first use."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import configparser
+import json
 from pathlib import Path
+
+import yaml
 
 from conftest import run
 from project_shell import skipped_lines
@@ -63,3 +66,16 @@ def check_installed_project(
         assert "onnxruntime==" in serving_group and "fastapi==" in serving_group
         for package in PIPELINE_ONLY:
             assert f"\n{package}==" not in serving_group, f"serving would install {package}"
+
+
+def check_pipeline_ran(project: Path, experiment: bool = False) -> None:
+    """The pipeline's outputs after `make pipeline` or (`experiment`) a `dvc exp run`."""
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    gate = yaml.safe_load((project / "params.yaml").read_text())["gate"]["minimum"]
+    assert metrics["f1_macro"] >= gate["f1_macro"]  # the task's own gate
+    promotion = json.loads((project / "reports" / "promotion.json").read_text())
+    # An experiment promotes nothing; before the first model it still fills models/bundle.
+    assert promotion["promoted"] is not experiment
+    assert (promotion["experiment"] is not None) is experiment
+    assert (project / "models" / "bundle" / "model.onnx").is_file()
+    assert (project / "reports" / "validation" / "data_docs" / "index.html").is_file()

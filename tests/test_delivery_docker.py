@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from containers import built_image, image_size_mb, serving_container, wait
 
 from conftest import OPTION_SETS, render, run
 from project_shell import free_port, http, user_env
@@ -99,16 +98,6 @@ RUN python3 -m venv /opt/mlflow \\
 """
 
 
-def wait(check, seconds: float, step: float = 0.3):
-    """Poll `check()` until it returns something true or `seconds` pass; return its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(step)
-
-
 def a_record(project: Path) -> dict:
     """One row of the test split, as /predict takes it: the bundle's features."""
     metadata = json.loads((project / "models" / "bundle" / "metadata.json").read_text())
@@ -149,15 +138,9 @@ def commit(project: Path, message: str) -> None:
 def installed(tmp_path_factory, name: str, answers: dict, engine: DockerEngine):
     """A render of `answers` after `make setup`, and the environment reaching the engine."""
     project = render(tmp_path_factory.mktemp(name), answers)
-    env = user_env(answers["python_version"])
-    env.update(engine.variables)
-    env["PATH"] = os.pathsep.join(filter(None, [engine.bin_dir, env["PATH"]]))
+    env = engine.environment(user_env(answers["python_version"]))
     make(project, env, "setup")
     return project, env
-
-
-def image_size_mb(engine: DockerEngine, image: str) -> float:
-    return int(engine.docker("image", "inspect", "--format", "{{.Size}}", image).stdout) / 1e6
 
 
 # --- the default project's image --------------------------------------------------------------
@@ -190,10 +173,9 @@ def default_project(tmp_path_factory, docker_engine):
 def image(default_project, docker_engine):
     """`make image` of the default project on the local base; removed afterwards."""
     project, env = default_project
-    name = f"m5-default:{uuid.uuid4().hex[:8]}"
-    make(project, env, "image", f"IMAGE={name}", f"BASE_IMAGE={docker_engine.base_image}")
-    yield name
-    docker_engine.docker("image", "rm", "--force", name, check=False)
+    base = docker_engine.base_image
+    with built_image(project, env, docker_engine, base, f"UV={TEMPLATE_UV}") as name:
+        yield name
 
 
 def test_image_is_small_and_runs_as_an_unprivileged_user(image, docker_engine):
@@ -223,33 +205,22 @@ def test_container_serves_predictions_on_the_port_it_is_given(
     default_project, image, docker_engine
 ):
     project, _env = default_project
-    port = free_port()
     # PORT moves the listener; a short interval shows the image's own HEALTHCHECK passing.
-    container = docker_engine.docker(
-        "run", "--detach", "--rm", "--env", "PORT=9000", "--publish", f"127.0.0.1:{port}:9000",
-        "--health-interval", "1s", image,
-    ).stdout.strip()  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        started = time.monotonic()
-        ready = wait(lambda: http("GET", f"{url}/ready")[0] == 200, 60, step=0.05)
-        print(f"ready {time.monotonic() - started:.1f} s after docker run returned")
-        assert ready, docker_engine.docker("logs", container, check=False).stderr
-        assert http("GET", f"{url}/health")[0] == 200
-        status, _headers, text = http("POST", f"{url}/predict", a_record(project))
-        assert status == 200, text
+    options = ("--env", "PORT=9000", "--health-interval", "1s")
+    with serving_container(docker_engine, image, *options, port=9000) as container:
+        assert http("GET", f"{container.url}/health")[0] == 200
+        status, _headers, text = http("POST", f"{container.url}/predict", a_record(project))
+        assert status == 200, text + container.logs()
         prediction = json.loads(text)
         assert prediction["model_version"] == 1 and prediction["label"] in {"benign", "malignant"}
 
         def healthy() -> bool:
             state = docker_engine.docker(
-                "inspect", "--format", "{{.State.Health.Status}}", container
+                "inspect", "--format", "{{.State.Health.Status}}", container.id
             )
             return state.stdout.strip() == "healthy"
 
         assert wait(healthy, 30), "the image's HEALTHCHECK never passed"
-    finally:
-        docker_engine.docker("stop", container, check=False)
 
 
 def test_dockerignore_keeps_the_context_to_what_the_image_needs(default_project, docker_engine):

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from test_delivery_docker import a_record, compose_up, installed_default, make, wait
+from containers import wait
+from test_delivery_docker import a_record, compose_up, installed_default, make
 from test_monitoring_files import alert_rules
 
 from conftest import run

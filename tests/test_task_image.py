@@ -16,21 +16,17 @@ JPEG, several sizes), go through `make data-new` and the same commands.
 from __future__ import annotations
 
 import json
-import os
-import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from containers import built_image, image_size_mb, serving_container
 
 from conftest import OPTION_SETS, render, run
 from installed import check_installed_project
 from project_shell import (
     SERVICE_URL,
-    free_port,
-    http,
     make,
     predict_a_test_row,
     serving,
@@ -82,15 +78,16 @@ SKIP_REASONS = ("no numeric", "breast-cancer", "ChatterBot")
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, progress) -> tuple[Path, dict[str, str]]:
-    """The matrix's image render with the Redis cache, installed, checked and committed."""
+    """The matrix's image render with the Redis cache, installed, checked (its fast tests run
+    in the tests below) and committed."""
     answers = {**OPTION_SETS[MATRIX_SET], "use_redis_cache": True}
     assert answers["task"] == "image"
     env = user_env(answers["python_version"])
     root = render(tmp_path_factory.mktemp("image-task"), answers)
     assert root.name == "handwritten-digits"
-    progress("image task: render, make setup, lint, test-fast, docs (about 3 min)")
+    progress("image task: render, make setup, lint, docs (about 2 min)")
     run(["make", "setup"], root, env)
-    check_installed_project(root, answers, env)
+    check_installed_project(root, answers, env, fast_tests=False)
     run(["git", "add", "--all"], root, env)
     run(["git", "commit", "--quiet", "-m", "Set up"], root, env)
     return root, env
@@ -165,35 +162,21 @@ def test_the_container_answers_an_uploaded_picture(project, docker_engine: Docke
     """`make image` of the image project (Pillow and python-multipart beside the service) stays
     under 300 MB on the local base, and the container answers an uploaded PNG."""
     root, env = project
-    env = {**env, **docker_engine.variables}
-    env["PATH"] = os.pathsep.join(filter(None, [docker_engine.bin_dir, env["PATH"]]))
     if not (root / "models" / "bundle" / "model.onnx").is_file():  # run alone, not after the above
         run(["make", "pipeline"], root, env)
-    name = f"m5-image:{uuid.uuid4().hex[:8]}"
     base = docker_engine.python_image(OPTION_SETS[MATRIX_SET]["python_version"])
-    run(["make", "image", f"IMAGE={name}", f"BASE_IMAGE={base}"], root, env)
-    container = ""
-    try:
-        size = docker_engine.docker("image", "inspect", "--format", "{{.Size}}", name).stdout
-        assert int(size) / 1e6 <= IMAGE_LIMIT_MB, f"the image is {int(size) / 1e6:.0f} MB"
-        port = free_port()
-        container = docker_engine.docker(
-            "run", "--detach", "--rm", "--publish", f"127.0.0.1:{port}:8000", name
-        ).stdout.strip()
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while http("GET", f"{url}/ready")[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        picture = next((root / "data" / "raw" / "images" / "3").glob("*.png"))
-        status, _headers, text = upload(
-            f"{url}/predict", "image", [(picture.name, picture.read_bytes(), "image/png")]
-        )
-        assert status == 200, text + docker_engine.docker("logs", container, check=False).stderr
-        assert json.loads(text)["label"] in DIGITS
-    finally:
-        if container:
-            docker_engine.docker("stop", container, check=False)
-        docker_engine.docker("image", "rm", "--force", name, check=False)
+    with built_image(root, env, docker_engine, base) as image:
+        size = image_size_mb(docker_engine, image)
+        assert size <= IMAGE_LIMIT_MB, f"the image is {size:.0f} MB"
+        with serving_container(docker_engine, image) as container:
+            picture = next((root / "data" / "raw" / "images" / "3").glob("*.png"))
+            status, _headers, text = upload(
+                f"{container.url}/predict",
+                "image",
+                [(picture.name, picture.read_bytes(), "image/png")],
+            )
+            assert status == 200, text + container.logs()
+            assert json.loads(text)["label"] in DIGITS
 
 
 def test_a_teams_own_pictures_go_all_the_way(project, tmp_path, progress):

@@ -1,23 +1,32 @@
 """Slow tier: the `text` task as a team uses it, from a render to a drift report.
 
-A default render with `task=text` is installed (`make setup`), then runs on its built-in data
-(the ChatterBot corpus's lines in five topics): `make pipeline` promotes a model that knows the
-five topics, the shipped suite is what the suite command writes from that data, `make test-fast`
-is green, `make serve` answers a real `{"text": ...}` request, `make simulate-traffic` and
-`make drift` see the shifted texts. Then a team's own table, support tickets with a free-text
-column, a category column and three queues (written at test time, misfiled in part, so the model
-is good but not perfect), goes through `make data-new` and the same commands.
+The option matrix's text render (`cycle-1`: Python 3.12, Redis cache, Kubernetes, MLflow on
+PostgreSQL, S3 remote) with monitoring added is installed (`make setup`), passes the checks every
+installed render passes and runs `dvc exp run -S ...` right after generation
+(tests/test_generated_projects.py skips `cycle-1` for it: one install less). Then it runs on its
+built-in data (the ChatterBot corpus's lines in five topics): `make pipeline` promotes a model
+that knows the five topics, the shipped suite is what the suite command writes from that data,
+`make test-fast` and the service's slow tests (with a real Redis-protocol server) are green,
+`make serve` answers a real `{"text": ...}` request, `make simulate-traffic` and `make drift`
+see the shifted texts, and its `make image` stays under IMAGE_LIMIT_MB and answers a text from a
+container. Then a team's own table, support tickets with a free-text column, a category column
+and three queues (written at test time, misfiled in part, so the model is good but not perfect),
+goes through `make data-new` and the same commands.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from containers import built_image, image_size_mb, serving_container
 
 from conftest import OPTION_SETS, render, run
+from installed import check_installed_project, check_pipeline_ran
 from project_shell import (
     SERVICE_URL,
     http,
@@ -28,12 +37,32 @@ from project_shell import (
     user_env,
 )
 
-pytestmark = pytest.mark.slow
+if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewrite its asserts
+    from docker_fixtures import DockerEngine
 
+pytestmark = pytest.mark.slow
+pytest_plugins = ["docker_fixtures"]
+IMAGE_LIMIT_MB = 300
+
+# The option matrix's render with the text task: installed here, not in test_generated_projects.
+MATRIX_SET = "cycle-1"
+# What it lacks for the commands below, `make simulate-traffic` and `make drift`, which monitoring
+# brings; the matrix still renders it with monitoring off (`cycle-1`) and on (`default`).
+ANSWERS = {**OPTION_SETS[MATRIX_SET], "use_monitoring": True}
 PACKAGE = "message_topics"
 TOPICS = ["ai", "coding", "emotion", "psychology", "trivia"]
 # Reasons a test of the text project may skip: the facts of the other kind of data.
 SKIP_REASONS = ("no numeric", "ChatterBot")
+SERVICE_SLOW_TESTS = [
+    ".venv/bin/pytest",
+    "-m",
+    "slow",
+    "tests/api",
+    "-q",
+    "-rs",
+    "-p",
+    "no:cacheprovider",
+]
 # Run with the project's own Python (numpy and pandas are in its pipeline group).
 TICKETS = """
 import sys
@@ -68,15 +97,25 @@ pd.DataFrame(rows, columns=["Ticket Text", "Channel", "Queue"]).to_csv(sys.argv[
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, progress) -> tuple[Path, dict[str, str]]:
-    """A default render with the text task, installed and committed."""
-    answers = {**OPTION_SETS["default"], "task": "text"}
-    env = user_env(answers["python_version"])
-    root = render(tmp_path_factory.mktemp("text-task"), answers)
+    """The matrix's text render with monitoring, installed, checked (its fast tests run in the
+    tests below), an experiment run, committed."""
+    assert ANSWERS["task"] == "text"
+    env = user_env(ANSWERS["python_version"])
+    root = render(tmp_path_factory.mktemp("text-task"), ANSWERS)
     assert root.name == "message-topics"
-    progress("text task: render and make setup (about 1 min)")
+    progress("text task: render, make setup, lint, dvc exp run (about 3 min)")
     run(["make", "setup"], root, env)
+    check_installed_project(root, ANSWERS, env, fast_tests=False)
+    # The pipeline started the way the README says an experiment starts, right after generation
+    # (nothing committed since the first commit), in the environment activated as the README
+    # says (`source .venv/bin/activate`): DVC runs each stage's `python` from PATH.
+    activated = {**env, "PATH": os.pathsep.join([str(root / ".venv" / "bin"), env["PATH"]])}
+    run([str(root / ".venv" / "bin" / "dvc"), "exp", "run", "-S", "train.C=10"], root, activated)
+    check_pipeline_ran(root, experiment=True)
+    # The experiment's value goes, its run stays: `make pipeline` below trains the default again.
+    run(["git", "checkout", "HEAD", "--", "params.yaml"], root, env)
     run(["git", "add", "--all"], root, env)
-    run(["git", "commit", "--quiet", "-m", "Set up"], root, env)
+    run(["git", "commit", "--quiet", "-m", "Set up, and a first experiment"], root, env)
     return root, env
 
 
@@ -87,8 +126,9 @@ def classes_and_promotion(root: Path) -> tuple[list[str], dict]:
     )
 
 
-def fast_tests_pass(root: Path, env: dict[str, str]) -> None:
-    tested = run(["make", "test-fast"], root, env).stdout
+def project_tests_pass(root: Path, env: dict[str, str], command: list[str]) -> None:
+    """`command` (`make test-fast` or the service's slow tests) green, skips only for the data."""
+    tested = run(command, root, env).stdout
     assert " passed" in tested and " failed" not in tested, tested[-3000:]
     skipped = skipped_lines(tested)
     assert all(any(reason in line for reason in SKIP_REASONS) for line in skipped), skipped
@@ -111,14 +151,15 @@ def traffic_drifts(root: Path, env: dict[str, str], log: Path, classes: list[str
 
 def test_built_in_texts_go_from_pipeline_to_drift(project, tmp_path, progress):
     root, env = project
-    progress("text task, built-in data: pipeline, suite, test-fast, serve, drift (~4 min)")
+    progress("text task, built-in data: pipeline, suite, tests, serve, drift (~5 min)")
     run(["make", "pipeline"], root, env)
     classes, promotion = classes_and_promotion(root)
     assert classes == TOPICS and promotion["promoted"]
     written = tmp_path / "raw_data.json"
     run([".venv/bin/python", "-m", f"{PACKAGE}.suite", "--output-path", str(written)], root, env)
     assert written.read_text() == (root / "expectations" / "raw_data.json").read_text()
-    fast_tests_pass(root, env)
+    project_tests_pass(root, env, ["make", "test-fast"])
+    project_tests_pass(root, env, SERVICE_SLOW_TESTS)  # against a real Redis-protocol server
 
     with serving(root, env, tmp_path / "serve.log"):
         status, _headers, text = http(
@@ -133,6 +174,25 @@ def test_built_in_texts_go_from_pipeline_to_drift(project, tmp_path, progress):
         status, _headers, text = http("POST", f"{SERVICE_URL}/predict", {"text": ["a", "list"]})
         assert status == 422, text
     traffic_drifts(root, env, tmp_path / "traffic.log", TOPICS)
+
+
+def test_the_container_answers_a_text(project, docker_engine: DockerEngine):
+    """`make image` of the text project stays under IMAGE_LIMIT_MB on the local base of its own
+    Python, and the container answers a `{"text": ...}` request."""
+    root, env = project
+    if not (root / "models" / "bundle" / "model.onnx").is_file():  # run alone, not after the above
+        run(["make", "pipeline"], root, env)
+    base = docker_engine.python_image(ANSWERS["python_version"])
+    with built_image(root, env, docker_engine, base) as image:
+        size = image_size_mb(docker_engine, image)
+        print(f"image {size:.0f} MB, of which the base {image_size_mb(docker_engine, base):.0f} MB")
+        assert size <= IMAGE_LIMIT_MB, f"the image is {size:.0f} MB"
+        with serving_container(docker_engine, image) as container:
+            request = {"text": "Which programming language should I learn first?"}
+            status, _headers, text = http("POST", f"{container.url}/predict", request)
+            assert status == 200, text + container.logs()
+            answer = json.loads(text)
+            assert sorted(answer["probabilities"]) == TOPICS and answer["label"] in TOPICS
 
 
 def test_a_teams_tickets_with_text_and_category_go_all_the_way(project, tmp_path, progress):
@@ -152,5 +212,5 @@ def test_a_teams_tickets_with_text_and_category_go_all_the_way(project, tmp_path
     classes, promotion = classes_and_promotion(root)
     assert classes == ["Billing", "Delivery", "Technical"] and promotion["promoted"]
     assert 0.85 <= promotion["candidate_metrics"]["accuracy"] < 1
-    fast_tests_pass(root, env)
+    project_tests_pass(root, env, ["make", "test-fast"])
     traffic_drifts(root, env, tmp_path / "serve.log", classes)

@@ -9,7 +9,8 @@ with mmdebstrap from the machine's own Debian mirror. Commands (run as root):
                 CLI plugins from the next Debian release's packages into the state folder (~5 s)
     start       start our dockerd (ready in ~1 s), or reuse it; prints the DOCKER_HOST to use
     base-image  build local/python:3.11 (bookworm) or 3.13 (trixie) with mmdebstrap (~40 s once;
-                a daemon that lost it re-imports the cached tarball in ~6 s)
+                a daemon that lost it re-imports the cached tarball in ~6 s); 3.12, which no
+                Debian release has, is this machine's pyenv build on bookworm
     stop        stop our dockerd by PID and remove what it left on the host
     status      what is installed and running
     env         shell exports for our engine: eval "$(python3 tools/docker_engine.py env)"
@@ -53,6 +54,15 @@ DOCKERD = Path("/usr/sbin/dockerd")
 PLUGIN_SUITE = "trixie"
 PLUGINS = ("docker-compose", "docker-buildx")
 PYTHON_SUITES = {"3.11": "bookworm", "3.13": "trixie"}
+# Pythons no Debian release packages: the interpreter pyenv built on this (bookworm) machine goes
+# into /usr/local of a bookworm base, as the official images lay it out, with the libraries its
+# modules link against, less its test suite, IDLE, tkinter and static library (~150 MB).
+PYENV_VERSIONS = Path.home() / ".pyenv" / "versions"
+PYENV_PYTHONS = {"3.12": "bookworm"}
+PYENV_LIBRARIES = (
+    "libbz2-1.0,libexpat1,libffi8,liblzma5,libncursesw6,libreadline8,libsqlite3-0,libssl3,"
+    "libuuid1,zlib1g"
+)
 IMAGE_REPOSITORY = "local/python"
 RECIPE_LABEL = "org.mlops-template.base-recipe"
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
@@ -511,9 +521,37 @@ def clean_up(state: State) -> None:
 # --- base image ------------------------------------------------------------------------------
 
 
+def pyenv_python(python: str) -> Path:
+    """The newest pyenv build of `python` on this machine (its prefix folder)."""
+    builds = sorted(
+        PYENV_VERSIONS.glob(f"{python}.*"),
+        key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)],
+    )
+    builds = [b for b in builds if (b / "bin" / f"python{python}").is_file()]
+    if not builds:
+        raise EngineError(f"no Debian release has Python {python}, and pyenv has not built it here")
+    return builds[-1]
+
+
+def pyenv_options(python: str) -> list[str]:
+    """mmdebstrap's hooks that install pyenv's `python` into /usr/local, trimmed and stripped."""
+    lib = f'"$1"/usr/local/lib/python{python}'
+    unneeded = ("test", "idlelib", "tkinter", "turtledemo", f"config-{python}-*", "site-packages/*")
+    return [
+        f"--customize-hook=sync-in {pyenv_python(python)} /usr/local",
+        "--customize-hook=rm -rf " + " ".join(f"{lib}/{name}" for name in unneeded),
+        # Debug symbols are two thirds of the library; strip is binutils', absent is harmless.
+        '--customize-hook=command -v strip >/dev/null || exit 0; find "$1"/usr/local -type f '
+        "-name '*.so*' -exec strip --strip-unneeded {} + "
+        f'&& strip "$1"/usr/local/bin/python{python}',
+        '--customize-hook=chroot "$1" ldconfig',
+    ]
+
+
 def base_recipe(python: str) -> tuple[list[str], str]:
     """mmdebstrap's options for the base image, and a short id of everything that shapes it."""
-    suite = PYTHON_SUITES[python]
+    suite = PYTHON_SUITES.get(python) or PYENV_PYTHONS[python]
+    include = "python3,python3-venv" if python in PYTHON_SUITES else PYENV_LIBRARIES
     certificates = sorted(LOCAL_CA_DIR.rglob("*.crt")) if LOCAL_CA_DIR.exists() else []
     apt_clean = (  # what Debian's official images ship as docker-clean: no apt caches in layers
         'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
@@ -525,7 +563,7 @@ def base_recipe(python: str) -> tuple[list[str], str]:
     apt_clean_path = '"$1/etc/apt/apt.conf.d/docker-clean"'
     options = [
         "--variant=minbase",
-        "--include=python3,python3-venv,ca-certificates",
+        f"--include={include},ca-certificates",
         # merged /usr by symlinks as debootstrap does; the usrmerge package would pull in perl.
         "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
         *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale")),
@@ -538,6 +576,8 @@ def base_recipe(python: str) -> tuple[list[str], str]:
             f"--customize-hook=sync-in {LOCAL_CA_DIR} {LOCAL_CA_DIR}",
             '--customize-hook=chroot "$1" update-ca-certificates',
         ]
+    if python in PYENV_PYTHONS:
+        options += pyenv_options(python)
     digest = hashlib.sha256(json.dumps([suite, options]).encode())
     for certificate in certificates:
         digest.update(certificate.read_bytes())
@@ -547,8 +587,9 @@ def base_recipe(python: str) -> tuple[list[str], str]:
 @exclusive
 def base_image(state: State, python: str = "3.11") -> str:
     """Build (or re-import from its cached tarball) local/python:<python>; return its name."""
-    if python not in PYTHON_SUITES:
-        raise EngineError(f"no base image for Python {python}: choose {', '.join(PYTHON_SUITES)}")
+    if python not in {**PYTHON_SUITES, **PYENV_PYTHONS}:
+        choices = ", ".join(sorted({**PYTHON_SUITES, **PYENV_PYTHONS}))
+        raise EngineError(f"no base image for Python {python}: choose {choices}")
     if not ping(state):
         raise EngineError("our dockerd is not running: run `python3 tools/docker_engine.py start`")
     image = f"{IMAGE_REPOSITORY}:{python}"
@@ -561,7 +602,7 @@ def base_image(state: State, python: str = "3.11") -> str:
     images.mkdir(parents=True, exist_ok=True)
     tarball = images / f"python-{python}-{recipe}.tar"
     if not tarball.exists():
-        suite = PYTHON_SUITES[python]
+        suite = PYTHON_SUITES.get(python) or PYENV_PYTHONS[python]
         print(f"==> mmdebstrap: Debian {suite} with Python {python} (about 45 s)", flush=True)
         partial = images / f"unfinished-python-{python}.tar"
         command = ["mmdebstrap", *options, suite, str(partial), *mirror_lines(suite)]
@@ -611,7 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = ["install", "start", "base-image", "stop", "status", "env"]
     parser.add_argument("command", choices=commands)
-    parser.add_argument("--python", choices=sorted(PYTHON_SUITES), default="3.11")
+    parser.add_argument(
+        "--python", choices=sorted({**PYTHON_SUITES, **PYENV_PYTHONS}), default="3.11"
+    )
     parser.add_argument(
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: $MLOPS_DOCKER_STATE"
     )
