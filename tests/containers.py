@@ -80,9 +80,7 @@ def serving_container(
     identifier = engine.docker(*run_args).stdout.strip()
     container = Container(f"http://{address}", identifier, engine)
     try:
-        started = time.monotonic()
         ready = wait(lambda: http("GET", f"{container.url}/ready")[0] == 200, READY_SECONDS, 0.05)
-        print(f"ready {time.monotonic() - started:.1f} s after docker run returned")
         if not ready:
             pytest.fail(f"{image} not ready after {READY_SECONDS} s\n{container.logs()}")
         yield container
