@@ -10,9 +10,10 @@ UV_SYNC_FLAGS ?= --locked
 DEMO_DIR ?= build/demo
 PYTEST_ARGS ?=
 # The slow tier's workers (pytest-xdist): its renders install and run independently, and one
-# worker leaves a core idle while uv downloads or Docker builds. SLOW_WORKERS=0 runs in one process.
+# worker leaves a core idle while uv downloads or Docker builds. A test file runs in one worker,
+# so a module's installed project is installed once. SLOW_WORKERS=0 runs in one process.
 SLOW_WORKERS ?= 2
-SLOW := .venv/bin/pytest -m slow -n $(SLOW_WORKERS) --dist loadgroup
+SLOW := .venv/bin/pytest -m slow -n $(SLOW_WORKERS) --dist loadfile
 
 export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1

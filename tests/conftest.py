@@ -199,28 +199,6 @@ def progress(request):
     return say
 
 
-# Scopes whose fixtures hold state that every test of a module shares (an installed project).
-SHARED_SCOPES = {"module", "class", "package"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """With workers (`-n 2 --dist loadgroup`, as `make test-slow` runs): the tests of a module
-    that share a module-scoped fixture run in one worker, so that its project is installed once;
-    the others (e.g. each option set's install) go to whichever worker is free."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        definitions = getattr(item, "_fixtureinfo", None)
-        scopes = {
-            definition.scope
-            for group in (definitions.name2fixturedefs.values() if definitions else ())
-            for definition in group
-        }
-        if scopes & SHARED_SCOPES:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 # Whether our Docker engine ran when a run with workers started (its controller then stops it).
 ENGINE_RAN_BEFORE = pytest.StashKey[bool]()
 
