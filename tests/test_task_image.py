@@ -73,7 +73,7 @@ for shape in ("circle", "square", "triangle"):
         picture.save(root / shape / f"{shape}-{index:03d}.{'jpg' if index % 4 == 0 else 'png'}")
 """
 # Reasons a test of the image project may skip: the facts of other kinds of data.
-SKIP_REASONS = ("no numeric", "breast-cancer", "ChatterBot")
+SKIP_REASONS = ("no numeric", "built-in MNIST")
 
 
 @pytest.fixture(scope="module")
