@@ -129,7 +129,10 @@ OPTIONAL_FILES = {
     # A task's own files (a `<name>.<task>.<ext>` with no plain `<name>.<ext>`).
     ("task", "image"): {
         "{module}/images.py",
+        "{module}/modeling/team_onnx.py",
+        "models/team/README.md",
         "tests/digits_bundle.py",
+        "tests/modeling/test_team_onnx.py",
         "tests/test_builtin_data.py",
     },
     ("use_api", True): {

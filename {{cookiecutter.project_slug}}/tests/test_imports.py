@@ -73,6 +73,7 @@ LAYERS = {
         "modeling.splits",
         "modeling.scoring",
         "modeling.registry",
+        "modeling.team_onnx",
     },
     "stages": {module.removeprefix(f"{PACKAGE}.") for module in STAGES},
     "commands": {"suite", "data_new", "modeling.fetch"},

@@ -86,6 +86,10 @@ def test_what_dvc_exp_run_writes_is_a_float(tmp_path, write):
             "data.source folder reads pictures: set data.folder and an `images:` section",
         ),
         (
+            lambda d: d["train"].update(model="onnx", onnx_file=""),
+            "train.model onnx reads pictures: set train.onnx_file and `images:`",
+        ),
+        (
             lambda d: d["data"]["columns"].update(some_column="date"),
             "data.columns.some_column: Input should be 'numeric', 'category', 'text', 'image' or "
             "'ignore'",

@@ -55,7 +55,8 @@ class FeaturesParams(Section):
 
 
 class TrainParams(Section):
-    model: Literal["random_forest", "logistic_regression", "mlp"]
+    model: Literal["random_forest", "logistic_regression", "mlp", "onnx"]
+    onnx_file: str = ""  # onnx: a network trained elsewhere (image projects: docs/the-task.md)
     n_estimators: int = Field(ge=1)
     max_depth: int | None = Field(ge=1)
     C: float = Field(gt=0)
@@ -126,6 +127,8 @@ class Params(Section):
             raise ValueError(
                 "data.source folder reads pictures: set data.folder and an `images:` section"
             )
+        if self.train.model == "onnx" and (self.images is None or not self.train.onnx_file):
+            raise ValueError("train.model onnx reads pictures: set train.onnx_file and `images:`")
         images = [name for name, kind in self.data.columns.items() if kind == "image"]
         if images and self.images is None:
             raise ValueError(f"data.columns has the image column {images[0]!r}: add `images:`")

@@ -72,6 +72,8 @@ ONNX_TEXT_LOCALE = "C.UTF-8"
 
 def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
     """The fitted pipeline as ONNX: bundle.onnx_inputs in, labels and a probability tensor out."""
+    if hasattr(model.steps[-1][1], "bundle_onnx"):  # a team's network (modeling/team_onnx.py)
+        return model.steps[-1][1].bundle_onnx(onnx_inputs(features)[0].name, SIGNATURE)
     initial_types = [
         (item.name, FloatTensorType([None, item.width]))
         if item.dtype == "float32"

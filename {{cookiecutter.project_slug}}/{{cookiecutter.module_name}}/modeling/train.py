@@ -53,8 +53,11 @@ app = typer.Typer(add_completion=False, help=__doc__)
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 
 
-def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
-    """The untrained pipeline of the `train` section of params.yaml, for features of `kinds`."""
+def build_model(
+    params: TrainParams, kinds: dict[str, Kind], image: Feature | None = None
+) -> Pipeline:
+    """The untrained pipeline of the `train` section of params.yaml, for features of `kinds`
+    (`image`: how the model reads the pictures, for a team's own network)."""
     # ---- TEAM: your model. Add a choice to TrainParams.model in params.py, build it here. ----
     if params.model == "mlp":
         # A small neural network, the image task's default: it reads pixel values (0..1) as they
@@ -66,6 +69,10 @@ def build_model(params: TrainParams, kinds: dict[str, Kind]) -> Pipeline:
             random_state=params.random_state,
         )
         numeric, characters = StandardScaler(), True
+    elif params.model == "onnx":  # a team's network, trained elsewhere (docs/the-task.md)
+        from .team_onnx import team_classifier  # image projects only
+
+        classifier, numeric, characters = team_classifier(params.onnx_file, image), None, False
     elif params.model == "random_forest":
         # No scaler: ONNX scales in float32, scikit-learn in float64, and a value moved across a
         # split threshold changes a tree's vote (the export would disagree).
@@ -205,7 +212,7 @@ def train(
     data_sha256 = read_data_hash(metadata_path)
     connect(params.mlflow.experiment)  # before fitting: a broken store fails in seconds
 
-    model = build_model(params.train, kinds)
+    model = build_model(params.train, kinds, image)
     measured = fit_with_emissions(model, features, labels, emissions_file, params)
     probabilities = model.predict_proba(features)
     metrics = {
