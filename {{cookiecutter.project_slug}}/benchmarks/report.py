@@ -66,7 +66,8 @@ def figure(metric: str, value: float) -> str:
 
 def better_over_worse(target: Target, subject: Result, reference: Result) -> float:
     mine, theirs = getattr(subject, target.metric), getattr(reference, target.metric)
-    return mine / theirs if target.higher_is_better else theirs / mine
+    better, worse = (mine, theirs) if target.higher_is_better else (theirs, mine)
+    return better / worse if worse else float("inf")  # a server that answered nothing
 
 
 def round_ratios(target: Target, rounds_of: dict[str, list[Result]]) -> list[float]:
@@ -109,7 +110,7 @@ def report(
         "figures are medians over rounds, the ratios between them medians of the ratios within "
         "each round.",
         "",
-        "| server | req/s | p50 ms | p99 ms | non-2xx | CPU us/request | peak RSS MB | ready s |",
+        "| server | req/s | p50 ms | p99 ms | failed | CPU us/request | peak RSS MB | ready s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results.values():
@@ -130,12 +131,17 @@ def report(
         mine, theirs = getattr(subject, target.metric), getattr(reference, target.metric)
         value = target_ratio(target, results, rounds_of)
         met = value >= target.needed
-        if not met:
+        if subject.errors or reference.errors:  # a server that failed requests: no verdict
+            verdict = "**not valid**"
+        elif met:
+            verdict = "met"
+        else:
+            verdict = "**missed**"
             missed.append((target, mine, theirs, value))
         lines.append(
             f"| {target.title} | {figure(target.metric, mine)} | "
             f"{figure(target.metric, theirs)} | {ratio_text(target, value)} | {target.wording} | "
-            f"{'met' if met else '**missed**'} |"
+            f"{verdict} |"
         )
     spreads = [
         (target, sorted(ratios))
@@ -185,5 +191,9 @@ def report(
                 )
     errors = [r.name for r in results.values() if r.errors]
     if errors:
-        lines += ["", f"Non-2xx answers from {', '.join(errors)}: their figures are not valid."]
+        lines += [
+            "",
+            f"Failed requests (non-2xx answers or wrk's timeouts) from {', '.join(errors)}: their "
+            "figures, and the targets judged on them, are not valid.",
+        ]
     return "\n".join(lines) + "\n"
