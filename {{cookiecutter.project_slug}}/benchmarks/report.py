@@ -102,7 +102,8 @@ def report(
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu_model()}); "
         f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after; model {model}.",
-        f"wrk, {connections} connections, one single-record POST body, after a 2 s warm-up; "
+        f"wrk, {connections} connections, one single-record POST body, after a 2 s warm-up (and "
+        "until the server has finished its requests); "
         "each server has one uvicorn worker and the same options; wrk shares the cores. "
         f"MLflow is measured alone, once, for {seconds[1]} s. The other servers run side by side, "
         f"all idle but the one under load, in loads of {seconds[0]} s for {rounds} rounds (every "
