@@ -66,7 +66,8 @@ def figure(metric: str, value: float) -> str:
 
 def better_over_worse(target: Target, subject: Result, reference: Result) -> float:
     mine, theirs = getattr(subject, target.metric), getattr(reference, target.metric)
-    return mine / theirs if target.higher_is_better else theirs / mine
+    better, worse = (mine, theirs) if target.higher_is_better else (theirs, mine)
+    return better / worse if worse else float("inf")  # a server that answered nothing
 
 
 def round_ratios(target: Target, rounds_of: dict[str, list[Result]]) -> list[float]:
@@ -101,7 +102,8 @@ def report(
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu_model()}); "
         f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after; model {model}.",
-        f"wrk, {connections} connections, one single-record POST body, after a 2 s warm-up; "
+        f"wrk, {connections} connections, one single-record POST body, after a 2 s warm-up (and "
+        "until the server has finished its requests); "
         "each server has one uvicorn worker and the same options; wrk shares the cores. "
         f"MLflow is measured alone, once, for {seconds[1]} s. The other servers run side by side, "
         f"all idle but the one under load, in loads of {seconds[0]} s for {rounds} rounds (every "
@@ -109,7 +111,7 @@ def report(
         "figures are medians over rounds, the ratios between them medians of the ratios within "
         "each round.",
         "",
-        "| server | req/s | p50 ms | p99 ms | non-2xx | CPU us/request | peak RSS MB | ready s |",
+        "| server | req/s | p50 ms | p99 ms | failed | CPU us/request | peak RSS MB | ready s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results.values():
@@ -130,12 +132,17 @@ def report(
         mine, theirs = getattr(subject, target.metric), getattr(reference, target.metric)
         value = target_ratio(target, results, rounds_of)
         met = value >= target.needed
-        if not met:
+        if subject.errors or reference.errors:  # a server that failed requests: no verdict
+            verdict = "**not valid**"
+        elif met:
+            verdict = "met"
+        else:
+            verdict = "**missed**"
             missed.append((target, mine, theirs, value))
         lines.append(
             f"| {target.title} | {figure(target.metric, mine)} | "
             f"{figure(target.metric, theirs)} | {ratio_text(target, value)} | {target.wording} | "
-            f"{'met' if met else '**missed**'} |"
+            f"{verdict} |"
         )
     spreads = [
         (target, sorted(ratios))
@@ -185,5 +192,9 @@ def report(
                 )
     errors = [r.name for r in results.values() if r.errors]
     if errors:
-        lines += ["", f"Non-2xx answers from {', '.join(errors)}: their figures are not valid."]
+        lines += [
+            "",
+            f"Failed requests (non-2xx answers or wrk's timeouts) from {', '.join(errors)}: their "
+            "figures, and the targets judged on them, are not valid.",
+        ]
     return "\n".join(lines) + "\n"

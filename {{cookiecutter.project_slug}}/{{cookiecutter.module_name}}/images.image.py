@@ -28,6 +28,15 @@ MAX_PIXELS = 4096 * 4096
 # The side of the grey thumbnail the prediction log keeps of each picture: 49 numbers, what the
 # drift job compares as the images' embedding (cheap and model-independent; docs/the-task.md).
 THUMBNAIL = 7
+# What `measures` gives, in this order (the prediction log's columns for a picture).
+MEASURES = (
+    "width",
+    "height",
+    "brightness",
+    "contrast",
+    *(f"thumbnail_{i}" for i in range(THUMBNAIL**2)),
+)
+GREY_LEVELS = np.arange(256, dtype=np.float64)  # the values of a grey (mode L) pixel
 
 
 class ImageError(PipelineError):
@@ -97,14 +106,14 @@ def describe(path: Path) -> dict[str, object]:
 def measures(image: Image.Image) -> dict[str, float]:
     """What the prediction log keeps of a picture: its size, brightness and contrast (mean and
     standard deviation of its grey values, 0..1) and a THUMBNAIL x THUMBNAIL grey thumbnail."""
-    grey_image = image.convert("L")
-    grey = np.asarray(grey_image, dtype=np.float32) / 255.0
-    thumbnail = grey_image.resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
-    cells = np.asarray(thumbnail, dtype=np.float32).reshape(-1) / 255.0
-    return {
-        "width": float(image.width),
-        "height": float(image.height),
-        "brightness": float(grey.mean()),
-        "contrast": float(grey.std()),
-        **{f"thumbnail_{i}": float(value) for i, value in enumerate(cells)},
-    }
+    grey = image.convert("L")
+    # The mean and the deviation from Pillow's count of each grey level (made in C), not from an
+    # array of every pixel: the service measures each picture it answers, and this halves the
+    # cost (measured: 50 against 100 us for 28 x 28 pixels, 1.4 against 3.2 ms for 640 x 480).
+    counts = np.asarray(grey.histogram(), dtype=np.float64)
+    mean = counts @ GREY_LEVELS / counts.sum()
+    spread = np.sqrt(counts @ (GREY_LEVELS - mean) ** 2 / counts.sum())
+    thumbnail = grey.resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
+    cells = [value / 255.0 for value in thumbnail.tobytes()]  # mode L: one byte a pixel
+    values = (image.width, image.height, mean / 255.0, spread / 255.0, *cells)
+    return {name: float(value) for name, value in zip(MEASURES, values, strict=True)}

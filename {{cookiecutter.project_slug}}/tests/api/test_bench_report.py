@@ -68,3 +68,18 @@ def test_a_target_missed_in_every_round_is_missed_without_doubt():
     [steady] = [line for line in text.splitlines() if line.startswith("| throughput, steady")]
     assert steady.endswith("| 80.8% | at least 90% | **missed** |")
     assert "cannot tell" not in text
+
+
+def test_a_server_that_failed_requests_gives_no_verdict():
+    # MLflow once timed out on every request (wrk's 2 s default): 0 req/s read as a huge "met".
+    text = written(
+        {
+            "reference": [replace(BASE, requests_per_second=0.0, errors=16)] * 8,
+            "steady": rounds(*[950.0] * 8),
+            "noisy": rounds(*[950.0] * 8),
+        }
+    )
+    [steady] = [line for line in text.splitlines() if line.startswith("| throughput, steady")]
+    assert steady.endswith("| at least 90% | **not valid** |")
+    assert "Failed requests (non-2xx answers or wrk's timeouts) from server" in text
+    assert "## Missed" not in text

@@ -71,8 +71,8 @@ def prediction_router(models: RequestModels) -> APIRouter:
             models.record.model_validate({image_feature.name: images.pixels(p, image_feature)})
             for p in pictures
         ]
-        # Monitoring keeps these measures of a picture, not its pixels: measured (about 100 us a
-        # small picture) only when someone looks.
+        # Monitoring keeps these measures of a picture, not its pixels: measured (about 80 us of a
+        # request's CPU for a 28 x 28 picture) only when someone looks.
         observed = None
         if predictor.observers:
             observed = [tuple(images.measures(p).values()) for p in pictures]

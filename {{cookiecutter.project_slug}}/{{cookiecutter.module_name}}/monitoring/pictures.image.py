@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # pandas only where the drift job uses it: the service import
     import pandas as pd
 
 VALUES = ("width", "height", "brightness", "contrast")
-THUMBNAILS = tuple(f"thumbnail_{i}" for i in range(images.THUMBNAIL**2))
-MEASURES = VALUES + THUMBNAILS
+MEASURES = images.MEASURES  # VALUES, then the thumbnail's cells
+THUMBNAILS = MEASURES[len(VALUES) :]
 EMBEDDING = "thumbnail"
 # What drift.json reports for an image model: each value, and the thumbnails as one feature.
 COMPARED = (*VALUES, EMBEDDING)
