@@ -578,6 +578,9 @@ def base_recipe(python: str) -> tuple[list[str], str]:
         ]
     if python in PYENV_PYTHONS:
         options += pyenv_options(python)
+        if certificates:  # Debian's pip reads the system's CAs; pyenv's, its own bundle
+            pip_conf = shlex.quote("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
+            options.append(f'--customize-hook=printf {pip_conf} > "$1"/etc/pip.conf')
     digest = hashlib.sha256(json.dumps([suite, options]).encode())
     for certificate in certificates:
         digest.update(certificate.read_bytes())
