@@ -58,7 +58,9 @@ NOT_RUN = {
         "tests/test_monitoring_stack.py runs these commands for real and checks that exit"
     ),
 }
-SERVICE_URL = "http://127.0.0.1:8000"
+# The port `make serve` listens on by default, which the README's blocks talk to. Other tests
+# serve on a free port: with two test workers, two projects may be served at once.
+README_PORT = 8000
 # How long a server gets to stop after SIGTERM (or SIGINT) before the whole group is killed.
 STOP_SECONDS = 30
 
@@ -270,18 +272,22 @@ def wait_until(check, what: str, process: subprocess.Popen, log: Path, timeout: 
 
 
 @contextmanager
-def serving(project: Path, env: dict[str, str], log: Path, timeout: float = 90) -> Iterator[None]:
-    """`make serve` in the background while the block runs; nothing if there is no API."""
+def serving(
+    project: Path, env: dict[str, str], log: Path, timeout: float = 90, port: int = README_PORT
+) -> Iterator[str]:
+    """`make serve` on `port` in the background while the block runs, which gets the service's
+    URL; nothing runs if there is no API."""
+    url = f"http://127.0.0.1:{port}"
     if not (project / "tests" / "api").is_dir():
-        yield
+        yield url
         return
-    with background(["make", "serve"], project, log, env=env) as server:
+    with background(["make", "serve", f"API_PORT={port}"], project, log, env=env) as server:
 
         def ready() -> bool:
-            return http("GET", f"{SERVICE_URL}/ready")[0] == 200
+            return http("GET", f"{url}/ready")[0] == 200
 
         wait_until(ready, "make serve", server, log, timeout)
-        yield
+        yield url
 
 
 def skipped_lines(output: str) -> list[str]:
@@ -296,9 +302,10 @@ def make(root: Path, env: dict[str, str], *arguments: str) -> subprocess.Complet
     )
 
 
-def predict_a_test_row(root: Path, target: str) -> dict:
-    """The service's answer for the first row of the test split, typed as /model says."""
-    status, _headers, text = http("GET", f"{SERVICE_URL}/model")
+def predict_a_test_row(url: str, root: Path, target: str) -> dict:
+    """The answer of the service at `url` for the first row of the test split, typed as /model
+    says."""
+    status, _headers, text = http("GET", f"{url}/model")
     assert status == 200, text
     features = json.loads(text)["features"]
     with (root / "data" / "processed" / "test.csv").open() as handle:
@@ -307,7 +314,7 @@ def predict_a_test_row(root: Path, target: str) -> dict:
         picture = root / row[features[0]["name"]]
         media = "image/png" if picture.suffix.lower() == ".png" else "image/jpeg"
         files = [(picture.name, picture.read_bytes(), media)]
-        status, _headers, text = upload(f"{SERVICE_URL}/predict", features[0]["name"], files)
+        status, _headers, text = upload(f"{url}/predict", features[0]["name"], files)
         assert status == 200, text
         return json.loads(text)
     record = {
@@ -315,6 +322,6 @@ def predict_a_test_row(root: Path, target: str) -> dict:
         for f in features
     }
     assert target not in record
-    status, _headers, text = http("POST", f"{SERVICE_URL}/predict", record)
+    status, _headers, text = http("POST", f"{url}/predict", record)
     assert status == 200, text
     return json.loads(text)

@@ -26,7 +26,7 @@ from containers import built_image, image_size_mb, serving_container
 from conftest import OPTION_SETS, render, run
 from installed import check_installed_project
 from project_shell import (
-    SERVICE_URL,
+    free_port,
     make,
     predict_a_test_row,
     serving,
@@ -113,10 +113,12 @@ def project_tests_pass(root: Path, env: dict[str, str]) -> None:
 
 
 def traffic_drifts(root: Path, env: dict[str, str], log: Path, classes: list[str]) -> None:
-    with serving(root, env, log):
-        answer = predict_a_test_row(root, "")
+    with serving(root, env, log, port=free_port()) as url:
+        answer = predict_a_test_row(url, root, "")
         assert sorted(answer["probabilities"]) == classes and answer["label"] in classes
-        sent = run(["make", "simulate-traffic", "TRAFFIC_ARGS=--rate 0"], root, env)
+        sent = run(
+            ["make", "simulate-traffic", f"API_URL={url}", "TRAFFIC_ARGS=--rate 0"], root, env
+        )
         assert "true labels added" in sent.stdout
     drift = make(root, env, "drift")
     assert "drift] Error 1" in drift.stderr, drift.stdout + drift.stderr
@@ -139,20 +141,20 @@ def test_built_in_digits_go_from_pipeline_to_drift(project, tmp_path, progress):
 
     picture = next((root / "data" / "raw" / "images" / "7").glob("*.png"))
     damaged = picture.read_bytes()[:60]
-    with serving(root, env, tmp_path / "serve.log"):
+    with serving(root, env, tmp_path / "serve.log", port=free_port()) as url:
         status, _headers, text = upload(
-            f"{SERVICE_URL}/predict", "image", [(picture.name, picture.read_bytes(), "image/png")]
+            f"{url}/predict", "image", [(picture.name, picture.read_bytes(), "image/png")]
         )
         assert status == 200, text
         answer = json.loads(text)
         assert sorted(answer["probabilities"]) == DIGITS and answer["label"] in DIGITS
         assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
         status, _headers, text = upload(
-            f"{SERVICE_URL}/predict", "image", [("note.txt", b"not a picture", "text/plain")]
+            f"{url}/predict", "image", [("note.txt", b"not a picture", "text/plain")]
         )
         assert status == 415, text
         status, _headers, text = upload(
-            f"{SERVICE_URL}/predict", "image", [("cut.png", damaged, "image/png")]
+            f"{url}/predict", "image", [("cut.png", damaged, "image/png")]
         )
         assert status == 422, text
     traffic_drifts(root, env, tmp_path / "traffic.log", DIGITS)

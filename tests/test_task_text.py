@@ -28,7 +28,7 @@ from containers import built_image, image_size_mb, serving_container
 from conftest import OPTION_SETS, render, run
 from installed import check_installed_project, check_pipeline_ran
 from project_shell import (
-    SERVICE_URL,
+    free_port,
     http,
     make,
     predict_a_test_row,
@@ -137,12 +137,14 @@ def project_tests_pass(root: Path, env: dict[str, str], command: list[str]) -> N
 
 
 def traffic_drifts(root: Path, env: dict[str, str], log: Path, classes: list[str]) -> None:
-    with serving(root, env, log):
+    with serving(root, env, log, port=free_port()) as url:
         answer = predict_a_test_row(
-            root, yaml.safe_load((root / "params.yaml").read_text())["data"]["target"]
+            url, root, yaml.safe_load((root / "params.yaml").read_text())["data"]["target"]
         )
         assert sorted(answer["probabilities"]) == classes and answer["label"] in classes
-        sent = run(["make", "simulate-traffic", "TRAFFIC_ARGS=--rate 0"], root, env)
+        sent = run(
+            ["make", "simulate-traffic", f"API_URL={url}", "TRAFFIC_ARGS=--rate 0"], root, env
+        )
         assert "true labels added" in sent.stdout
     drift = make(root, env, "drift")
     assert "drift] Error 1" in drift.stderr, drift.stdout + drift.stderr
@@ -163,17 +165,17 @@ def test_built_in_texts_go_from_pipeline_to_drift(project, tmp_path, progress):
     project_tests_pass(root, env, ["make", "test-fast"])
     project_tests_pass(root, env, SERVICE_SLOW_TESTS)  # against a real Redis-protocol server
 
-    with serving(root, env, tmp_path / "serve.log"):
+    with serving(root, env, tmp_path / "serve.log", port=free_port()) as url:
         status, _headers, text = http(
             "POST",
-            f"{SERVICE_URL}/predict",
+            f"{url}/predict",
             {"text": "What is your favourite programming language?"},
         )
         assert status == 200, text
         answer = json.loads(text)
         assert sorted(answer["probabilities"]) == TOPICS and answer["label"] in TOPICS
         assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
-        status, _headers, text = http("POST", f"{SERVICE_URL}/predict", {"text": ["a", "list"]})
+        status, _headers, text = http("POST", f"{url}/predict", {"text": ["a", "list"]})
         assert status == 422, text
     traffic_drifts(root, env, tmp_path / "traffic.log", TOPICS)
 

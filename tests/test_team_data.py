@@ -21,7 +21,14 @@ import pytest
 import yaml
 
 from conftest import OPTION_SETS, render, run
-from project_shell import make, predict_a_test_row, serving, skipped_lines, user_env
+from project_shell import (
+    free_port,
+    make,
+    predict_a_test_row,
+    serving,
+    skipped_lines,
+    user_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -166,11 +173,13 @@ def test_data_with_spaces_or_categories_and_text_goes_all_the_way(project, tmp_p
         skipped = skipped_lines(tested)
         assert all("tests/test_default_data.py" in line for line in skipped), skipped
 
-        with serving(root, env, tmp_path / f"{name}-serve.log"):
-            answer = predict_a_test_row(root, column)
+        with serving(root, env, tmp_path / f"{name}-serve.log", port=free_port()) as url:
+            answer = predict_a_test_row(url, root, column)
             assert sorted(answer["probabilities"]) == classes
             assert answer["label"] in classes
-            sent = run(["make", "simulate-traffic", "TRAFFIC_ARGS=--rate 0"], root, env)
+            sent = run(
+                ["make", "simulate-traffic", f"API_URL={url}", "TRAFFIC_ARGS=--rate 0"], root, env
+            )
             assert "true labels added" in sent.stdout
         drift = make(root, env, "drift")
         # The shifted traffic drifted: the command exits 1 (make says so, and exits 2).
