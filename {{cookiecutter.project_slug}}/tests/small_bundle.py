@@ -19,6 +19,7 @@ from tables import kinds, splits
 
 from {{ cookiecutter.module_name }}.bundle import (
     BundleMetadata,
+    Feature,
     ModelIdentity,
     onnx_inputs,
     write,
@@ -100,9 +101,28 @@ def small_bundle(
     test_features, _ = features_and_labels(test_split, target, columns)
     model = build_model(params.train, columns).fit(features, labels)
     described = describe_features(features, columns)
-    onnx_bytes = to_onnx(model, described)
+    metadata = export_bundle(
+        folder / "bundle", model, described, test_features, params, registered_model, version,
+        metrics,
+    )  # fmt: skip
+    return SmallBundle(folder / "bundle", metadata, model, params, train_split, test_split)
+
+
+def export_bundle(
+    folder: Path,
+    model: Any,
+    features: list[Feature],
+    test_features: pd.DataFrame,
+    params: Params,
+    registered_model: str,
+    version: int,
+    metrics: dict[str, float],
+) -> BundleMetadata:
+    """Export a fitted model into `folder` as the `export` stage does (conversion, parity on
+    `test_features`, metadata of a made-up MLflow run); the bundle's metadata."""
+    onnx_bytes = to_onnx(model, features)
     parity = check_parity(
-        model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(described)), test_features
+        model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(features)), test_features
     )
     run = CandidateRun(
         run_id="test-run",
@@ -111,7 +131,7 @@ def small_bundle(
         data_sha256="d" * 64,
         git_commit="unknown",
         trained_at="2026-01-01T00:00:00+00:00",
-        features=described,
+        features=features,
     )
     identity = ModelIdentity(
         registered_model=registered_model,
@@ -120,5 +140,5 @@ def small_bundle(
         sha256=hashlib.sha256(onnx_bytes).hexdigest(),
     )
     metadata = build_metadata(identity, run, model, params, parity, metrics)
-    write(folder / "bundle", onnx_bytes, metadata)
-    return SmallBundle(folder / "bundle", metadata, model, params, train_split, test_split)
+    write(folder, onnx_bytes, metadata)
+    return metadata

@@ -6,7 +6,6 @@ dynamic batch axis, then channels, height, width), so no test needs PyTorch.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,30 +14,18 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from small_bundle import export_bundle
 from tables import features_of, image
 from typer.testing import CliRunner
 
 from {{ cookiecutter.module_name }}.bundle import (
     ImageFeature,
-    ModelIdentity,
-    onnx_inputs,
-    write,
 )
 from {{ cookiecutter.module_name }}.inference import (
-    OnnxModel,
     load,
 )
 from {{ cookiecutter.module_name }}.modeling import (
     train as train_stage,
-)
-from {{ cookiecutter.module_name }}.modeling.candidate import (
-    CandidateRun,
-)
-from {{ cookiecutter.module_name }}.modeling.export import (
-    SIGNATURE,
-    build_metadata,
-    check_parity,
-    to_onnx,
 )
 from {{ cookiecutter.module_name }}.modeling.team_onnx import (
     TeamModelError,
@@ -131,22 +118,7 @@ def team_model(params, with_train, path: Path, feature: ImageFeature):
 
 def write_bundle(folder: Path, model, feature: ImageFeature, pixels: pd.DataFrame, params) -> Path:
     """Export the fitted model as the `export` stage does (conversion, parity, metadata)."""
-    onnx_bytes = to_onnx(model, [feature])
-    parity = check_parity(model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs([feature])), pixels)
-    run = CandidateRun(
-        run_id="team-run",
-        experiment_id="0",
-        model_uri="models:/m-team",
-        data_sha256="d" * 64,
-        git_commit="unknown",
-        trained_at="2026-01-01T00:00:00+00:00",
-        features=[feature],
-    )
-    identity = ModelIdentity(
-        registered_model="team", version=1, run_id=run.run_id,
-        sha256=hashlib.sha256(onnx_bytes).hexdigest(),
-    )  # fmt: skip
-    write(folder, onnx_bytes, build_metadata(identity, run, model, params, parity, {}))
+    export_bundle(folder, model, [feature], pixels, params, "team", 1, {})
     return folder
 
 
