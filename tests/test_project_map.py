@@ -107,7 +107,7 @@ def test_every_long_module_says_why(rendered):
 # default render (docs/contributing.md says what the rest is). The image task's seams in shared
 # modules (the picture rules of suite.py, splits' pixel columns, data-new's folder, the picture
 # measures' drift and traffic) brought 5,842. This ceiling keeps it from growing.
-PACKAGE_BUDGET = 5_860
+PACKAGE_BUDGET = 5_870
 
 
 def test_the_default_package_stays_within_its_line_budget(rendered):
