@@ -106,7 +106,8 @@ def test_every_long_module_says_why(rendered):
 # Issue 21 asks for at most 4,500 lines; trimming without dropping behaviour reached 5,503 in the
 # default render (docs/contributing.md says what the rest is). The image task's seams in shared
 # modules (the picture rules of suite.py, splits' pixel columns, data-new's folder, the picture
-# measures' drift and traffic) brought 5,842. This ceiling keeps it from growing.
+# measures' drift and traffic) brought 5,842, export reading model.onnx's own opsets 5,863. This
+# ceiling keeps it from growing.
 PACKAGE_BUDGET = 5_870
 
 
