@@ -45,11 +45,13 @@ def metrics_module(project: Path) -> Path:
 
 
 def defined_series(project: Path) -> dict[str, str]:
-    """Series name -> metric family defined in the project's monitoring/metrics.py, read from the
-    literal names passed to Counter, Histogram, Gauge and GaugeMetricFamily."""
-    tree = ast.parse(metrics_module(project).read_text(encoding="utf-8"))
+    """Series name -> metric family defined in the project's monitoring/metrics.py (and, for an
+    image model, pictures.py), read from the literal names passed to Counter, Histogram, Gauge
+    and GaugeMetricFamily."""
+    modules = [metrics_module(project), *project.glob("*/monitoring/pictures.py")]
+    trees = [ast.parse(module.read_text(encoding="utf-8")) for module in modules]
     series = {}
-    for node in ast.walk(tree):
+    for node in (node for tree in trees for node in ast.walk(tree)):
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
             continue
         kind = node.func.id
