@@ -34,9 +34,9 @@ from {{ cookiecutter.module_name }}.modeling.candidate import (
     CandidateRun,
 )
 from {{ cookiecutter.module_name }}.modeling.export import (
-    SIGNATURE,
     build_metadata,
     check_parity,
+    signature_of,
     to_onnx,
 )
 from {{ cookiecutter.module_name }}.modeling.splits import (
@@ -121,8 +121,9 @@ def export_bundle(
     """Export a fitted model into `folder` as the `export` stage does (conversion, parity on
     `test_features`, metadata of a made-up MLflow run); the bundle's metadata."""
     onnx_bytes = to_onnx(model, features)
+    signature = signature_of(onnx_bytes)
     parity = check_parity(
-        model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(features)), test_features
+        model, OnnxModel(onnx_bytes, signature, onnx_inputs(features)), test_features
     )
     run = CandidateRun(
         run_id="test-run",
@@ -139,6 +140,6 @@ def export_bundle(
         run_id=run.run_id,
         sha256=hashlib.sha256(onnx_bytes).hexdigest(),
     )
-    metadata = build_metadata(identity, run, model, params, parity, metrics)
+    metadata = build_metadata(identity, run, model, params, parity, metrics, signature)
     write(folder, onnx_bytes, metadata)
     return metadata

@@ -209,6 +209,8 @@ def test_export_writes_a_bundle_the_service_can_load(champion_workspace):
     assert metadata.data_sha256 == run.data_sha256
     assert metadata.features == run.features
     assert metadata.positive_label == space.params.data.positive_label
+    imported = onnx.load(space.root / "models" / "candidate_bundle" / "model.onnx").opset_import
+    assert metadata.onnx.opset == {item.domain: item.version for item in imported}
     assert sorted(metadata.classes) == sorted(set(pd.read_csv(space.train_file, dtype=str)[
         space.params.data.target
     ]))  # fmt: skip

@@ -144,6 +144,7 @@ def test_a_team_cnn_on_the_project_pictures_serves_as_it_runs(
 
     expected = run_directly(path, features.to_numpy(), feature, "NCHW")
     assert metadata.classes == classes
+    assert metadata.onnx.opset[""] == 18  # the network's own opset, as model.onnx says
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert served_labels == [classes[i] for i in expected.argmax(axis=1)]
     np.testing.assert_allclose(model.predict_proba(features), expected, atol=1e-5)

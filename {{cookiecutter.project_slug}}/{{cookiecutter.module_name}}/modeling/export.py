@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import onnx
 import typer
 from onnx import helper
 from skl2onnx import convert_sklearn
@@ -112,6 +113,12 @@ def to_onnx(model: Pipeline, features: list[Feature]) -> bytes:
     return onnx_model.SerializeToString()
 
 
+def signature_of(onnx_bytes: bytes) -> OnnxSignature:
+    """SIGNATURE with the opsets model.onnx imports: a team's network keeps its own."""
+    imported = onnx.load_from_string(onnx_bytes).opset_import
+    return SIGNATURE.model_copy(update={"opset": {item.domain: item.version for item in imported}})
+
+
 def check_parity(model: Pipeline, onnx_model: OnnxModel, features: pd.DataFrame) -> Parity:
     """Compare ONNX Runtime with scikit-learn on `features`; BundleError if they differ."""
     # Both get the float32 values the service will send, so only the conversion is compared.
@@ -149,8 +156,9 @@ def export(
         test_path, params.data.target, kinds_of(run.features), image_of(run.features)
     )
     onnx_bytes = to_onnx(model, run.features)
+    signature = signature_of(onnx_bytes)
     parity = check_parity(
-        model, OnnxModel(onnx_bytes, SIGNATURE, onnx_inputs(run.features)), features
+        model, OnnxModel(onnx_bytes, signature, onnx_inputs(run.features)), features
     )
 
     try:
@@ -163,7 +171,7 @@ def export(
     sha256 = hashlib.sha256(onnx_bytes).hexdigest()
     name, experiment = params.mlflow.registered_model, running_experiment()
     identity = register(client, name, run.run_id, run.model_uri, sha256, experiment)
-    metadata = build_metadata(identity, run, model, params, parity, metrics)
+    metadata = build_metadata(identity, run, model, params, parity, metrics, signature)
     write(bundle_dir, onnx_bytes, metadata)
     with tracking_errors():
         client.log_artifacts(run.run_id, str(bundle_dir), BUNDLE_ARTIFACT)
@@ -177,6 +185,7 @@ def build_metadata(
     params: Params,
     parity: Parity,
     metrics: dict[str, float | None],
+    signature: OnnxSignature,
 ) -> BundleMetadata:
     """metadata.json of the candidate's bundle."""
     return BundleMetadata(
@@ -187,7 +196,7 @@ def build_metadata(
         positive_label=params.data.positive_label,
         classes=[str(label) for label in model.classes_],
         features=run.features,
-        onnx=SIGNATURE,
+        onnx=signature,
         metrics=metrics,
         parity=parity,
         libraries={
