@@ -15,8 +15,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import onnx
+import pandas as pd
 import typer
 from onnx import helper
 from skl2onnx import convert_sklearn
