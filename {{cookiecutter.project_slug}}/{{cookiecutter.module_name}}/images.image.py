@@ -22,6 +22,8 @@ from .errors import PipelineError
 
 # The file types the project reads, by Pillow's name for them, with their media types.
 FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+# How each file starts: bytes that start so but do not open are a damaged picture, not another type.
+SIGNATURES = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}
 # Larger pictures are refused before they are decoded: a PNG of a few kilobytes can decode into
 # gigabytes (a decompression bomb). 16 megapixels is a large photograph.
 MAX_PIXELS = 4096 * 4096
@@ -56,6 +58,9 @@ def decode(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))  # reads the header only
     except (OSError, ValueError, Image.DecompressionBombError):
+        for kind, signature in SIGNATURES.items():
+            if data.startswith(signature):  # cut or corrupt before its size could be read
+                raise ImageError(f"a damaged {kind} image: its header cannot be read") from None
         raise UnsupportedImageError("not a PNG or JPEG image") from None
     if image.format not in FORMATS:
         raise UnsupportedImageError(f"a {image.format} image: send a PNG or JPEG")

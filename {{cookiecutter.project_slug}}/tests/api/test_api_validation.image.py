@@ -39,9 +39,12 @@ def test_a_picture_over_the_pixel_cap_gets_413_undecoded(client, api_settings):
     refused(response, 413, "4200 x 4200 pixels", f"{images.MAX_PIXELS:,}")
 
 
-def test_a_damaged_picture_gets_422(client, api_bundle):
+@pytest.mark.parametrize("kept", [0.5, 20], ids=["half", "cut-in-header"])
+def test_a_damaged_picture_gets_422(client, api_bundle, kept):
+    """Cut in its pixels or inside its header (20 bytes: the signature and part of the size)."""
     name, data, media = api_bundle.upload(0)
-    response = client.post("/predict", files={"image": (name, data[: len(data) // 2], media)})
+    cut = data[: int(len(data) * kept) if kept < 1 else int(kept)]
+    response = client.post("/predict", files={"image": (name, cut, media)})
     refused(response, 422, name, "damaged PNG")
 
 
