@@ -60,7 +60,7 @@ def open_study(tune: TuneParams, storage: Path) -> optuna.Study:
             f"study {tune.study} is scored on {scored_on}, not tune.metric {tune.metric}: "
             "name a new tune.study"
         )
-    study.set_user_attr("metric", tune.metric)
+    study.set_user_attr("metric", scored_on)
     for trial in study.get_trials(states=[optuna.trial.TrialState.RUNNING]):
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     return study
@@ -205,12 +205,8 @@ def tune(params: Params, train_path: Path, storage: Path) -> tuple[dict[str, Any
         mlflow.start_run(run_name=f"tune {study.study_name}", tags=owner_tags()),
     ):
         run_id = mlflow.active_run().info.run_id
-        budget = params.tune
-        space = budget.space.model_dump_json(exclude_none=True)
-        mlflow.log_params(
-            {"study": study.study_name, "metric": metric, "cluster": budget.cluster,
-             "seed": budget.seed, "trials_asked": budget.trials, "space": space}
-        )  # fmt: skip
+        budget = params.tune.model_dump(include={"study", "metric", "cluster", "seed", "trials"})
+        mlflow.log_params({**budget, "space": params.tune.space.model_dump_json(exclude_none=True)})
         try:
             with trial_runner(params.tune, call, data) as (runner, batch_size):
                 ran = search(study, params, runner, batch_size)
@@ -219,7 +215,7 @@ def tune(params: Params, train_path: Path, storage: Path) -> tuple[dict[str, Any
             raise
         result = best_result(study, metric, run_id)
         mlflow.log_params({f"best_{key}": value for key, value in result["train"].items()})
-        mlflow.log_metrics({f"best_validation_{metric}": result["score"], "trials": ran})
+        mlflow.log_metrics({f"best_validation_{metric}": result["score"], "trials_run": ran})
     return result, ran
 
 
@@ -252,5 +248,7 @@ def main(
     )
 
 
-if __name__ == "__main__":  # Dask's worker processes import this module: nothing runs then
+# LocalCluster's worker processes start by importing this module again: the guard keeps them
+# from running the command.
+if __name__ == "__main__":
     app()
