@@ -200,7 +200,9 @@ def tune(params: Params, train_path: Path, storage: Path) -> tuple[dict[str, Any
     def call(train: Any, shared: Validation) -> Outcome:
         return run_trial(train, kinds, image, shared, metric)
 
+    # The cluster first: no MLflow run is left behind when its scheduler does not answer.
     with (
+        trial_runner(params.tune, call, data) as (runner, batch_size),
         tracking_errors(),
         mlflow.start_run(run_name=f"tune {study.study_name}", tags=owner_tags()),
     ):
@@ -208,8 +210,7 @@ def tune(params: Params, train_path: Path, storage: Path) -> tuple[dict[str, Any
         budget = params.tune.model_dump(include={"study", "metric", "cluster", "seed", "trials"})
         mlflow.log_params({**budget, "space": params.tune.space.model_dump_json(exclude_none=True)})
         try:
-            with trial_runner(params.tune, call, data) as (runner, batch_size):
-                ran = search(study, params, runner, batch_size)
+            ran = search(study, params, runner, batch_size)
         except KeyboardInterrupt:
             mlflow.end_run(status="KILLED")
             raise
