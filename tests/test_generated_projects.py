@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 
 import pytest
 import yaml
@@ -166,7 +167,8 @@ def test_make_tune_runs_trials_on_a_local_dask_cluster_and_moves_nothing(demo, p
     project, env, _ = demo
     params_file = project / "params.yaml"
     document = yaml.safe_load(params_file.read_text())
-    document["tune"].update(trials=4, cluster="local", workers=2, study="slow-test")
+    study = f"slow-test-{uuid.uuid4().hex[:8]}"  # a new study, whatever ran before
+    document["tune"].update(trials=4, cluster="local", workers=2, study=study)
     params_file.write_text(yaml.safe_dump(document, sort_keys=False))
     edited = params_file.read_bytes()
     bundle = (project / "models" / "bundle" / "model.onnx").read_bytes()
@@ -183,7 +185,7 @@ def test_make_tune_runs_trials_on_a_local_dask_cluster_and_moves_nothing(demo, p
     assert "4 trials run" in first and "(trial" in first and "of 4)" in first
     assert "of 8)" in second  # the same study, resumed: 4 more trials
     best = yaml.safe_load((project / "reports" / "tuning" / "best_params.yaml").read_text())
-    assert best["study"] == "slow-test" and best["trials"] == 8 and best["metric"] == "f1_macro"
+    assert best["study"] == study and best["trials"] == 8 and best["metric"] == "f1_macro"
     assert 0.8 < best["score"] <= 1.0
     assert best["train"]["model"] in ("random_forest", "logistic_regression", "mlp")
     command = (project / "reports" / "tuning" / "apply.sh").read_text().splitlines()[-1]
@@ -194,7 +196,7 @@ def test_make_tune_runs_trials_on_a_local_dask_cluster_and_moves_nothing(demo, p
     parents = sorted(
         (r for r in runs if not r["tags.mlflow.parentRunId"]), key=lambda r: r["start_time"]
     )
-    assert [p["tags.mlflow.runName"] for p in parents] == ["tune slow-test"] * 2
+    assert [p["tags.mlflow.runName"] for p in parents] == [f"tune {study}"] * 2
     assert {p["status"] for p in parents} == {"FINISHED"}
     scores = []  # each parent holds the study's best so far, the resumed run's included
     for parent in parents:
