@@ -44,6 +44,11 @@ VALIDATION_DIR = REPORTS_DIR / "validation"
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PROMOTION_FILE = REPORTS_DIR / "promotion.json"
 EMISSIONS_FILE = REPORTS_DIR / "emissions.csv"
+# `make tune`: the Optuna study (git-ignored), the best trial's parameters and how to apply them.
+TUNING_DIR = REPORTS_DIR / "tuning"
+STUDY_DB = TUNING_DIR / "optuna.db"
+BEST_PARAMS_FILE = TUNING_DIR / "best_params.yaml"
+APPLY_FILE = TUNING_DIR / "apply.sh"
 # Monitoring (M6): the service's prediction log; the drift job's reports and its drift.json.
 PREDICTION_LOG = DATA_DIR / "monitoring" / "predictions.sqlite"
 GROUND_TRUTH_FILE = DATA_DIR / "monitoring" / "ground_truth.csv"
