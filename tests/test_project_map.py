@@ -106,8 +106,9 @@ def test_every_long_module_says_why(rendered):
 # Issue 21 asks for at most 4,500 lines; trimming without dropping behaviour reached 5,503 in the
 # default render (docs/contributing.md says what the rest is). The image task's seams in shared
 # modules (the picture rules of suite.py, splits' pixel columns, data-new's folder, the picture
-# measures' drift and traffic) brought 5,842. This ceiling keeps it from growing.
-PACKAGE_BUDGET = 5_860
+# measures' drift and traffic) brought 5,842; issue 23's `make tune` (modeling/tune.py, search.py,
+# estimators.py moved out of train.py, its typed params) 6,351. This ceiling keeps it from growing.
+PACKAGE_BUDGET = 6_360
 
 
 def test_the_default_package_stays_within_its_line_budget(rendered):
