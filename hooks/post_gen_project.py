@@ -33,6 +33,7 @@ OPTIONAL_PARTS = {
         "benchmarks/servers.py",
         "benchmarks/report.py",
         "loadtests",
+        "ui",
     ],
     "use_redis_cache": [
         "{module}/api/cache.py",
@@ -44,6 +45,7 @@ OPTIONAL_PARTS = {
         "Dockerfile",
         ".dockerignore",
         "compose.yaml",
+        "ui/Dockerfile",
         "deploy/container-structure-test.yaml",
         ".github/workflows/release.yml",
     ],
