@@ -49,6 +49,7 @@ BASE_FILES = {
     "docs/coordination.md",
     "docs/dataset-card.md",
     "docs/decision-log.md",
+    "docs/experiments.md",
     "docs/getting-started.md",
     "docs/the-task.md",
     "docs/your-data.md",

@@ -58,8 +58,9 @@ def show_model(model: dict[str, Any]) -> None:
         f"model.onnx {identity['sha256'][:12]}; predicts `{model['target']}`"
     )
     metrics = {name: value for name, value in model["metrics"].items() if value is not None}
-    for column, (name, value) in zip(st.columns(len(metrics) or 1), metrics.items()):
-        column.metric(name, f"{value:.3f}")
+    if metrics:
+        for column, (name, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
+            column.metric(name, f"{value:.3f}")
 
 
 def record_form(features: list[dict[str, Any]]) -> dict[str, Any] | None:

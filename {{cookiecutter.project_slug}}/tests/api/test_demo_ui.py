@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from served import Served, free_port
@@ -90,7 +91,7 @@ def test_a_stopped_service_is_one_line_on_the_page(monkeypatch):
 class FakeService(BaseHTTPRequestHandler):
     """A service with /explain: /model from a real bundle, fixed answers of the contract's shape."""
 
-    metadata: dict = {}
+    metadata: ClassVar[dict] = {}
 
     def do_GET(self) -> None:
         paths = {"/predict": {}, "/explain": {}}
