@@ -20,6 +20,7 @@ import streamlit as st
 API_URL = os.environ.get("API_URL", "http://127.0.0.1:8000").rstrip("/")
 # Long enough for a cold model, short enough that a stopped service shows at once.
 TIMEOUT_SECONDS = 10
+METRICS_PER_ROW = 4
 
 
 class ApiError(Exception):
@@ -58,29 +59,35 @@ def show_model(model: dict[str, Any]) -> None:
         f"model.onnx {identity['sha256'][:12]}; predicts `{model['target']}`"
     )
     metrics = {name: value for name, value in model["metrics"].items() if value is not None}
-    if metrics:
-        for column, (name, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
-            column.metric(name, f"{value:.3f}")
+    names = list(metrics)
+    for row in range(0, len(names), METRICS_PER_ROW):  # rows of a few, each name readable
+        shown = names[row : row + METRICS_PER_ROW]
+        for column, name in zip(st.columns(METRICS_PER_ROW), shown, strict=False):
+            column.metric(name, f"{metrics[name]:.3f}")
 
 
 def record_form(features: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """A form of one record for JSON features; the record once submitted, else None."""
-    with st.form("record"):
-        record: dict[str, Any] = {}
-        for feature in features:
-            name = feature["name"]
-            if feature["kind"] == "numeric":
-                low, high = feature["min"], feature["max"]
-                help_text = f"Training range {low:g} to {high:g}"
-                record[name] = st.number_input(
-                    name, value=(low + high) / 2, format="%g", help=help_text, key=name
-                )
-            elif feature["kind"] == "category":
-                record[name] = st.selectbox(name, feature["categories"], key=name)
-            else:
-                record[name] = st.text_area(name, key=name)
-        submitted = st.form_submit_button("Predict")
-    return record if submitted else None
+    """Inputs of one record for JSON features, in two columns; the record, or None while a
+    text is empty. Each change predicts again: one call of the service, a few milliseconds."""
+    record: dict[str, Any] = {}
+    columns = st.columns(2)
+    for index, feature in enumerate(features):
+        name, place = feature["name"], columns[index % 2]
+        if feature["kind"] == "numeric":
+            low, high = feature["min"], feature["max"]
+            middle = float(f"{(low + high) / 2:.4g}")  # 4 significant digits read better
+            help_text = f"Training range {low:g} to {high:g}"
+            record[name] = place.number_input(
+                name, value=middle, format="%g", help=help_text, key=name
+            )
+        elif feature["kind"] == "category":
+            record[name] = place.selectbox(name, feature["categories"], key=name)
+        else:
+            record[name] = place.text_area(name, key=name)
+    if any(feature["kind"] == "text" and not record[feature["name"]] for feature in features):
+        st.info("Type a text to see the prediction.")
+        return None
+    return record
 
 
 def picture_form(feature: dict[str, Any]) -> dict[str, Any] | None:
@@ -127,6 +134,7 @@ def main() -> None:
         st.error(f"No model to show: {error}.")
         st.stop()
     show_model(model)
+    answer = st.container()  # the prediction above the inputs, in sight while they change
     features = model["features"]
     if features[0]["kind"] == "image":
         body = picture_form(features[0])
@@ -136,12 +144,13 @@ def main() -> None:
         sent = {"json": body}
     if body is None:
         return
-    try:
-        show_prediction(call("POST", "/predict", **sent))
-        if explains():
-            show_explanation(call("POST", "/explain", **sent))
-    except ApiError as error:
-        st.error(f"No prediction: {error}.")
+    with answer:
+        try:
+            show_prediction(call("POST", "/predict", **sent))
+            if explains():
+                show_explanation(call("POST", "/explain", **sent))
+        except ApiError as error:
+            st.error(f"No prediction: {error}.")
 
 
 main()

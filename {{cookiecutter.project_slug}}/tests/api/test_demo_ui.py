@@ -59,7 +59,7 @@ def fill_and_send(app: AppTest, api_bundle) -> AppTest:
         app.selectbox(key=name).set_value(record[name])
     for name in api_bundle.texts:
         app.text_area(key=name).input(record[name])
-    return app.button[0].click().run()
+    return app.run()
 {%- endif %}
 
 
