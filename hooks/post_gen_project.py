@@ -46,6 +46,7 @@ OPTIONAL_PARTS = {
         ".dockerignore",
         "compose.yaml",
         "ui/Dockerfile",
+        "ui/Dockerfile.dockerignore",
         "deploy/container-structure-test.yaml",
         ".github/workflows/release.yml",
     ],

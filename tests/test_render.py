@@ -177,6 +177,7 @@ OPTIONAL_FILES = {
         "compose.yaml",
         "deploy/container-structure-test.yaml",
         "ui/Dockerfile",
+        "ui/Dockerfile.dockerignore",
     },
     ("use_kubernetes", True): {
         "deploy/k8s/README.md",
