@@ -33,6 +33,7 @@ OPTIONAL_PARTS = {
         "benchmarks/servers.py",
         "benchmarks/report.py",
         "loadtests",
+        "ui",
     ],
     "use_redis_cache": [
         "{module}/api/cache.py",
@@ -44,6 +45,8 @@ OPTIONAL_PARTS = {
         "Dockerfile",
         ".dockerignore",
         "compose.yaml",
+        "ui/Dockerfile",
+        "ui/Dockerfile.dockerignore",
         "deploy/container-structure-test.yaml",
         ".github/workflows/release.yml",
     ],

@@ -160,8 +160,10 @@ OPTIONAL_FILES = {
         "tests/api/test_api_server.py",
         "tests/api/test_api_validation.py",
         "tests/api/test_bench_report.py",
+        "tests/api/test_demo_ui.py",
         "tests/served.py",
         "tests/small_bundle.py",
+        "ui/app.py",
     },
     ("use_redis_cache", True): {"{module}/api/cache.py", "tests/api/test_api_cache.py"},
     ("use_github_actions", True): {
@@ -178,6 +180,8 @@ OPTIONAL_FILES = {
         "Dockerfile",
         "compose.yaml",
         "deploy/container-structure-test.yaml",
+        "ui/Dockerfile",
+        "ui/Dockerfile.dockerignore",
     },
     ("use_kubernetes", True): {
         "deploy/k8s/README.md",
