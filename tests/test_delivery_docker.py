@@ -312,12 +312,16 @@ def stack(tmp_path_factory, docker_engine):
     (project / ".env").write_text(re.sub(r"^MLFLOW_TRACKING_URI=.*$", tracking, dotenv, flags=re.M))
     write_local_images(project, docker_engine.base_image)
     api_image = f"m5-stack:{uuid.uuid4().hex[:8]}"
+    ui_image = f"m5-stack-ui:{uuid.uuid4().hex[:8]}"
     common = [
         f"API_PORT={api_port}",
+        f"UI_PORT={free_port()}",
         f"BASE_IMAGE={docker_engine.base_image}",
         f"IMAGE={api_image}",
-        # Without the monitoring profile: tests/test_monitoring_compose.py runs Prometheus.
-        "COMPOSE_PROFILES=",
+        f"UI_IMAGE={ui_image}",
+        # The demo page's profile, not the monitoring one: tests/test_monitoring_compose.py runs
+        # Prometheus.
+        "COMPOSE_PROFILES=ui",
     ]
     try:
         compose_up(project, env, "SERVICES=mlflow", *common)
@@ -328,7 +332,7 @@ def stack(tmp_path_factory, docker_engine):
         # The local stand-ins stay, as a cache for the next run; the API's image goes.
         compose = ["docker", "compose", "down", "--volumes", "--timeout", "10"]
         subprocess.run(compose, cwd=project, env=env, capture_output=True, timeout=300, check=False)
-        docker_engine.docker("image", "rm", "--force", api_image, check=False)
+        docker_engine.docker("image", "rm", "--force", api_image, ui_image, check=False)
 
 
 def test_stack_is_up_with_every_service_healthy(stack):
@@ -337,7 +341,7 @@ def test_stack_is_up_with_every_service_healthy(stack):
     services = [json.loads(line) for line in listing.splitlines() if line.strip()]
     if len(services) == 1 and isinstance(services[0], list):  # older compose: one JSON array
         services = services[0]
-    assert {s["Service"] for s in services} == {"api", "redis", "postgres", "mlflow"}
+    assert {s["Service"] for s in services} == {"api", "ui", "redis", "postgres", "mlflow"}
     assert {s["Health"] for s in services} == {"healthy"}
     for service in services:
         for publisher in service.get("Publishers") or []:
