@@ -26,6 +26,7 @@ from .config import (
     BUNDLE_DIR,
     DATASET_CARD,
     EMISSIONS_FILE,
+    EXPLANATIONS_DIR,
     MODEL_CARD,
     PARAMS_FILE,
     PROMOTION_FILE,
@@ -158,6 +159,33 @@ def results_block(metadata: BundleMetadata) -> str:
     )
 
 
+def explanations_block(document: dict[str, Any], metadata: BundleMetadata) -> str:
+    """The top five features, words or regions of the `explain` stage's JSON, when it explained
+    this model; else where its explanations are."""
+    if document.get("run_id") != metadata.identity.run_id:
+        run = metadata.identity.run_id
+        return f"Not recorded here: see the `explanations` artefacts of MLflow run `{run}`."
+    values = document.get("values", {})
+    if document.get("kind") == "image":  # a heatmap per class: its five strongest pixels
+        rows = [(f"`{label}`", ", ".join(strongest(heat))) for label, heat in values.items()]
+    else:
+        rows = [
+            (f"`{label}`", ", ".join(f"`{i['name']}` ({i['value']:.3g})" for i in items[:5]))
+            for label, items in values.items()
+        ]
+    return (
+        f"Of the test split's {document.get('samples')} sampled rows, by {document.get('method')} "
+        "(`make pipeline`'s `explain` stage; figure and JSON in `reports/explanations/`).\n\n"
+        + table(rows)
+    )
+
+
+def strongest(heat: list[list[float]], count: int = 5) -> list[str]:
+    """A heatmap's `count` largest pixels, largest first."""
+    flat = [(value, row, col) for row, line in enumerate(heat) for col, value in enumerate(line)]
+    return [f"row {row} column {col}" for _, row, col in sorted(flat, reverse=True)[:count]]
+
+
 def co2_metadata(row: dict[str, str]) -> dict[str, Any]:
     """Hugging Face's `co2_eq_emissions`, in grams: CodeCarbon reports kilograms."""
     return {
@@ -246,6 +274,7 @@ def main(
     bundle_dir: Path = BUNDLE_DIR,
     promotion_file: Path = PROMOTION_FILE,
     emissions_file: Path = EMISSIONS_FILE,
+    explanations_file: Path = EXPLANATIONS_DIR / "explanations.json",
     metadata_path: Path = RAW_METADATA,
     params_file: Path = PARAMS_FILE,
 ) -> None:
@@ -264,6 +293,7 @@ def main(
         data_card = load_card(dataset_card, DatasetCard)
         blocks = fill_model_card(model, metadata, params, emissions)
         blocks["training-data"] = training_data_block(metadata, dataset)
+        blocks["explanations"] = explanations_block(read_json(explanations_file), metadata)
         filled = replace_blocks(model, blocks, model_card)
         described = fill_dataset_card(data_card, dataset, params.data, dataset_card)
         model_card.write_text(filled, encoding="utf-8")
