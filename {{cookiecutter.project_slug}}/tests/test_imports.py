@@ -33,6 +33,7 @@ ALLOWED = {
     f"{PACKAGE}.modeling.train": {"mlflow"},
     f"{PACKAGE}.modeling.evaluate": {"mlflow", "matplotlib"},
     f"{PACKAGE}.modeling.export": {"mlflow", "skl2onnx", "onnxruntime"},
+    f"{PACKAGE}.modeling.explain": {"mlflow", "matplotlib", "onnxruntime"},
     f"{PACKAGE}.modeling.promote": {"mlflow", "onnxruntime"},
     f"{PACKAGE}.modeling.fetch": {"mlflow"},
 {%- if cookiecutter.use_api %}
@@ -48,6 +49,7 @@ STAGES = {
         "modeling.train",
         "modeling.evaluate",
         "modeling.export",
+        "modeling.explain",
         "modeling.promote",
         "card",
     )
