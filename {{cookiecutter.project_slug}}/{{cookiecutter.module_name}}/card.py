@@ -160,30 +160,16 @@ def results_block(metadata: BundleMetadata) -> str:
 
 
 def explanations_block(document: dict[str, Any], metadata: BundleMetadata) -> str:
-    """The top five features, words or regions of the `explain` stage's JSON, when it explained
-    this model; else where its explanations are."""
+    """The `explain` stage's top five per class, when it explained this model."""
     if document.get("run_id") != metadata.identity.run_id:
         run = metadata.identity.run_id
         return f"Not recorded here: see the `explanations` artefacts of MLflow run `{run}`."
-    values = document.get("values", {})
-    if document.get("kind") == "image":  # a heatmap per class: its five strongest pixels
-        rows = [(f"`{label}`", ", ".join(strongest(heat))) for label, heat in values.items()]
-    else:
-        rows = [
-            (f"`{label}`", ", ".join(f"`{i['name']}` ({i['value']:.3g})" for i in items[:5]))
-            for label, items in values.items()
-        ]
+    rows = [(f"`{label}`", ", ".join(names)) for label, names in document.get("top", {}).items()]
     return (
         f"Of the test split's {document.get('samples')} sampled rows, by {document.get('method')} "
         "(`make pipeline`'s `explain` stage; figure and JSON in `reports/explanations/`).\n\n"
         + table(rows)
     )
-
-
-def strongest(heat: list[list[float]], count: int = 5) -> list[str]:
-    """A heatmap's `count` largest pixels, largest first."""
-    flat = [(value, row, col) for row, line in enumerate(heat) for col, value in enumerate(line)]
-    return [f"row {row} column {col}" for _, row, col in sorted(flat, reverse=True)[:count]]
 
 
 def co2_metadata(row: dict[str, str]) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def test_pixel_occlusion_finds_the_strokes_not_the_empty_border(tmp_path):
         # The digits' first and last columns are blank: blanking them changes nothing.
         assert np.abs(heat[:, [0, 7]]).max() == 0
         assert heat[2:6, 2:6].max() > 0.01  # the strokes matter
+    assert all(not name.endswith(("column 0", "column 7")) for top in document["top"].values()
+               for name in top)  # fmt: skip
 {%- endif %}
 
 
@@ -115,9 +117,10 @@ def test_card_summarises_the_explanations_of_its_own_model_only(tmp_path):
     frame["label"] = np.where(frame["x"] > 0, "yes", "no")
     metadata, model, test = bundle_of(tmp_path, frame, DataParams(source="csv", target="label"))
     document = {"run_id": metadata.identity.run_id, **explain(metadata, model, test, SETTINGS)}
-    first = next(iter(document["values"].values()))
+    assert document["values"]["overall"][0]["name"] == "x"  # x alone decides
+    assert document["top"]["overall"][0] == "x" and len(document["top"]["overall"]) == 2
     block = explanations_block(json.loads(json.dumps(document)), metadata)
-    assert f"`{first[0]['name']}`" in block and "30 sampled rows" in block
+    assert "| `overall` | x, y |" in block and "30 sampled rows" in block
     other = explanations_block({**document, "run_id": "another-run"}, metadata)
     assert other.startswith("Not recorded here") and metadata.identity.run_id in other
 

@@ -164,7 +164,16 @@ def explain(
         method, values = "shap permutation", table_importance(model, rows, background)
     seconds = round(time.perf_counter() - started, 2)
     return {"kind": kind, "method": method, "samples": len(rows), "seconds": seconds,
+            "top": {label: top_five(found) for label, found in values.items()},
             "values": values}  # fmt: skip
+
+
+def top_five(values: list) -> list[str]:
+    """The five largest of a class's ranked items (their names) or heatmap (`row r column c`)."""
+    if values and isinstance(values[0], dict):
+        return [item["name"] for item in values[:5]]
+    cells = [(v, r, c) for r, line in enumerate(values) for c, v in enumerate(line)]
+    return [f"row {r} column {c}" for _, r, c in sorted(cells, reverse=True)[:5]]
 
 
 def log_explanation(run_id: str, files: list[Path]) -> None:
