@@ -49,7 +49,8 @@ def bundle_of(tmp_path, frame: pd.DataFrame, data: DataParams):
     return metadata, model, made.typed(made.test_split)
 
 
-def test_word_occlusion_ranks_the_word_that_decides_the_class(tmp_path):
+def refund_frame() -> tuple[pd.DataFrame, DataParams]:
+    """Messages whose topic is billing exactly when they hold the word "refund"."""
     rng = np.random.default_rng(0)
     filler = ["the", "order", "came", "today", "please", "check", "my", "account"]
     labels = rng.choice(["billing", "other"], 200)
@@ -58,7 +59,11 @@ def test_word_occlusion_ranks_the_word_that_decides_the_class(tmp_path):
         for label in labels
     ]
     frame = pd.DataFrame({"message": texts, "topic": labels})
-    data = DataParams(source="csv", csv="x.csv", target="topic", columns={"message": "text"})
+    return frame, DataParams(source="csv", target="topic", columns={"message": "text"})
+
+
+def test_word_occlusion_ranks_the_word_that_decides_the_class(tmp_path):
+    frame, data = refund_frame()
     metadata, model, test = bundle_of(tmp_path, frame, data)
     assert kind_of(metadata) == "text"
     document = explain(metadata, model, test, SETTINGS)
@@ -112,24 +117,18 @@ def test_pixel_occlusion_finds_the_strokes_not_the_empty_border(tmp_path):
 
 
 def test_card_summarises_the_explanations_of_its_own_model_only(tmp_path):
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
-    frame["label"] = np.where(frame["x"] > 0, "yes", "no")
-    metadata, model, test = bundle_of(tmp_path, frame, DataParams(source="csv", target="label"))
+    metadata, model, test = bundle_of(tmp_path, *refund_frame())
     document = {"run_id": metadata.identity.run_id, **explain(metadata, model, test, SETTINGS)}
-    assert document["values"]["overall"][0]["name"] == "x"  # x alone decides
-    assert document["top"]["overall"][0] == "x" and len(document["top"]["overall"]) == 2
+    assert document["top"]["billing"][0] == "refund"
+    assert len(document["top"]["billing"]) == 5
     block = explanations_block(json.loads(json.dumps(document)), metadata)
-    assert "| `overall` | x, y |" in block and "30 sampled rows" in block
+    assert "| `billing` | refund, " in block and "30 sampled rows" in block
     other = explanations_block({**document, "run_id": "another-run"}, metadata)
     assert other.startswith("Not recorded here") and metadata.identity.run_id in other
 
 
 def test_stage_writes_the_json_and_figure(tmp_path):
-    rng = np.random.default_rng(2)
-    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
-    frame["label"] = np.where(frame["x"] > 0, "yes", "no")
-    data = DataParams(source="csv", target="label")
+    frame, data = refund_frame()
     made = small_bundle(tmp_path, "explained", 1, 20, {"accuracy": 1.0}, data=(frame, data))
     test_file, params_file = tmp_path / "test.csv", tmp_path / "params.yaml"
     made.test_split.to_csv(test_file, index=False)
@@ -143,6 +142,7 @@ def test_stage_writes_the_json_and_figure(tmp_path):
     assert result.exit_code == 0, result.output
     written = json.loads((out / "explanations.json").read_text(encoding="utf-8"))
     assert written["run_id"] == "test-run" and written["samples"] == 20
+    assert written["top"]["billing"][0] == "refund"
     assert (out / "explanations.png").read_bytes().startswith(b"\x89PNG")
 
 
