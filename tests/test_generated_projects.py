@@ -65,7 +65,8 @@ def test_default_data_explanations_rank_a_size_or_concavity_measure_high(demo):
     project, _env, _ = demo
     explained = json.loads((project / "reports" / "explanations" / "explanations.json").read_text())
     top = [item["name"] for item in explained["values"]["overall"][:5]]
-    assert explained["method"] == "shap permutation" and len(explained["values"]["overall"]) == 20  # the 20 largest of 30
+    assert explained["method"] == "shap permutation"
+    assert len(explained["values"]["overall"]) == 20  # the 20 largest of the 30 features
     measures = ("radius", "perimeter", "area", "concav")
     assert any(measure in name for name in top for measure in measures), top
     card = (project / "docs" / "model-card.md").read_text()
