@@ -61,6 +61,20 @@ def test_make_demo_ends_with_a_summary_and_a_baseline_commit(demo):
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
 
 
+def test_default_data_explanations_rank_a_size_or_concavity_measure_high(demo):
+    """Default data only (breast cancer, which `make demo` always renders): SHAP's top five
+    features of the candidate hold a size or concavity measure, and the model card says so."""
+    project, _env, _ = demo
+    explained = json.loads((project / "reports" / "explanations" / "explanations.json").read_text())
+    top = [item["name"] for item in explained["values"]["overall"][:5]]
+    assert explained["method"] == "shap permutation"
+    assert len(explained["values"]["overall"]) == 20  # the 20 largest of the 30 features
+    measures = ("radius", "perimeter", "area", "concav")
+    assert any(measure in name for name in top for measure in measures), top
+    card = (project / "docs" / "model-card.md").read_text()
+    assert f"`{top[0]}`" in card[card.index("pipeline:explanations:start") :]
+
+
 def test_default_project_lints_tests_and_documents_itself(demo, progress):
     project, env, _ = demo
     # `make demo` ran the fast tests, and `make test` runs them again with the slow ones.

@@ -36,6 +36,7 @@ ALLOWED = {
     f"{PACKAGE}.modeling.train": {"mlflow"},
     f"{PACKAGE}.modeling.evaluate": {"mlflow", "matplotlib"},
     f"{PACKAGE}.modeling.export": {"mlflow", "skl2onnx", "onnxruntime"},
+    f"{PACKAGE}.modeling.explain": {"mlflow", "matplotlib", "onnxruntime"},
     f"{PACKAGE}.modeling.promote": {"mlflow", "onnxruntime"},
     f"{PACKAGE}.modeling.fetch": {"mlflow"},
     # make tune: Dask only with tune.cluster set; a trial (what a Dask worker runs) needs neither.
@@ -55,6 +56,7 @@ STAGES = {
         "modeling.train",
         "modeling.evaluate",
         "modeling.export",
+        "modeling.explain",
         "modeling.promote",
         "card",
     )

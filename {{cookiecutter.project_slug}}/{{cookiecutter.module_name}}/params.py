@@ -174,6 +174,14 @@ class ImagesParams(Section):
     mode: Literal["L", "RGB"]
 
 
+class ExplainParams(Section):
+    """The `explain` stage's bounded sample: rows explained, SHAP's background rows, the seed."""
+
+    samples: int = Field(ge=1, le=5000)
+    background: int = Field(ge=1, le=1000)
+    seed: int
+
+
 class DriftParams(Section):
     window: int = Field(ge=1)
     min_rows: int = Field(ge=2)
@@ -189,6 +197,7 @@ class Params(Section):
     gate: GateParams
     energy: EnergyParams
     mlflow: MlflowParams
+    explain: ExplainParams
     drift: DriftParams | None = None  # in params.yaml when the project has monitoring (M6)
     images: ImagesParams | None = None  # in params.yaml when the data is pictures
     tune: TuneParams
