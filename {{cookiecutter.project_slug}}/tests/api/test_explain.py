@@ -22,7 +22,9 @@ from {{ cookiecutter.module_name }}.params import (
 def deciding_frame(rows: int = 200, seed: int = 0) -> tuple[pd.DataFrame, DataParams]:
     """A table whose label one part decides alone, the rest noise."""
     rng = np.random.default_rng(seed)
-    label = rng.choice(["no", "yes"], rows)
+    # Mostly "no": the baseline (the median, the commonest text) is a "no", so a "yes" owes its
+    # label to its deciding part.
+    label = rng.choice(["no", "yes"], rows, p=[0.7, 0.3])
 {%- if cookiecutter.task == "text" %}
     filler = ["the", "day", "was", "long", "and", "then", "we", "left"]
     texts = [
@@ -45,26 +47,14 @@ def deciding_frame(rows: int = 200, seed: int = 0) -> tuple[pd.DataFrame, DataPa
 
 
 @pytest.fixture(scope="module")
-def deciding_settings(tmp_path_factory, api_settings_module):
-    bundle = api_bundle_of(tmp_path_factory.mktemp("deciding"), deciding_frame())
-    return bundle, api_settings_module.model_copy(
-        update={"bundle_dir": bundle.directory, "examples_file": bundle.examples_file}
-    )
+def deciding_bundle(tmp_path_factory):
+    return api_bundle_of(tmp_path_factory.mktemp("deciding"), deciding_frame())
 
 
-@pytest.fixture(scope="module")
-def api_settings_module(api_bundle):
-    from {{ cookiecutter.module_name }}.api.settings import (
-        Settings,
-    )
-
-    return Settings(
-        bundle_dir=api_bundle.directory,
-        examples_file=api_bundle.examples_file,
-        max_body_bytes=64 * 1024,
-{%- if cookiecutter.use_redis_cache %}
-        cache_url=None,
-{%- endif %}
+@pytest.fixture
+def deciding_settings(api_settings, deciding_bundle):
+    return api_settings.model_copy(
+        update={"bundle_dir": deciding_bundle.directory, "examples_file": deciding_bundle.examples_file}
     )
 
 
@@ -89,21 +79,17 @@ def test_explain_answers_the_contract_with_predicts_label(client, api_bundle):
 
 
 def test_the_part_that_decides_the_label_ranks_first(deciding_settings):
-    bundle, settings = deciding_settings
-    with TestClient(create_app(settings)) as client:
-        for label in ["yes", "no"]:
+    with TestClient(create_app(deciding_settings)) as client:
 {%- if cookiecutter.task == "text" %}
-            word = "zebra" if label == "yes" else "otter"
-            record, deciding = {"text": f"we left the {word} and then the day"}, word
+        record, deciding = {"text": "we left the zebra and then the day"}, "zebra"
 {%- else %}
-            value = 3.0 if label == "yes" else -3.0
-            record, deciding = {"signal": value, "noise_a": 0.1, "noise_b": -0.2}, "signal"
+        record, deciding = {"signal": 3.0, "noise_a": 0.1, "noise_b": -0.2}, "signal"
 {%- endif %}
-            body = client.post("/explain", json=record).json()
-            assert body["label"] == label
-            first = body["contributions"][0]
-            assert first["name"] == deciding
-            assert first["value"] > 0.2  # the label's probability falls without it
+        body = client.post("/explain", json=record).json()
+        assert body["label"] == "yes"
+        first = body["contributions"][0]
+        assert first["name"] == deciding
+        assert first["value"] > 0.2  # the label's probability falls without it
 
 
 def test_explain_refuses_what_predict_refuses(client, api_bundle):
