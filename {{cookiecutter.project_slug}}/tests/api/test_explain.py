@@ -27,12 +27,11 @@ def deciding_frame(rows: int = 200, seed: int = 0) -> tuple[pd.DataFrame, DataPa
     label = rng.choice(["no", "yes"], rows, p=[0.7, 0.3])
 {%- if cookiecutter.task == "text" %}
     filler = ["the", "day", "was", "long", "and", "then", "we", "left"]
-    texts = [
-        " ".join([*rng.choice(filler, 4), "zebra" if x == "yes" else "otter", *rng.choice(filler, 3)])
-        for x in label
-    ]
+    word = {"yes": "zebra", "no": "otter"}
+    texts = [" ".join([*rng.choice(filler, 4), word[x], *rng.choice(filler, 3)]) for x in label]
     frame = pd.DataFrame({"text": texts, "label": label})
-    return frame, DataParams(source="csv", csv="deciding.csv", target="label", columns={"text": "text"})
+    columns = {"text": "text"}
+    return frame, DataParams(source="csv", csv="deciding.csv", target="label", columns=columns)
 {%- else %}
     frame = pd.DataFrame(
         {
@@ -54,7 +53,10 @@ def deciding_bundle(tmp_path_factory):
 @pytest.fixture
 def deciding_settings(api_settings, deciding_bundle):
     return api_settings.model_copy(
-        update={"bundle_dir": deciding_bundle.directory, "examples_file": deciding_bundle.examples_file}
+        update={
+            "bundle_dir": deciding_bundle.directory,
+            "examples_file": deciding_bundle.examples_file,
+        }
     )
 
 

@@ -72,9 +72,7 @@ def explain_rows(predictor: Predictor, names: list[str], variants: list[Row]) ->
 def install(app: FastAPI) -> None:
     models: RequestModels = app.state.request_models
 
-    @app.post(
-        "/explain", tags=["predictions"], responses={**INVALID, **NOT_READY}
-    )
+    @app.post("/explain", tags=["predictions"], responses={**INVALID, **NOT_READY})
     async def explain(
         record: Annotated[models.record, Body(openapi_examples=models.examples)],
         predictor: PredictorDep,
