@@ -424,6 +424,8 @@ def test_each_task_renders_its_own_version_of_the_files_that_vary(rendered):
         stem, task, extension = variant.name.rsplit(".", 2)
         relative = variant.with_name(f"{stem}.{extension}").relative_to(template)
         own, plain = (rendered_path(projects[name], relative) for name in (task, tasks[0]))
+        if not own.exists() and not plain.exists():
+            continue  # an optional part these renders switch off (use_explain_api's tests)
         if (template / relative).exists():
             assert own.read_text(encoding="utf-8") != plain.read_text(encoding="utf-8"), relative
         else:
