@@ -32,7 +32,8 @@ from .settings import Settings
 
 # The optional parts chosen when the project was generated. Each has `install(app)` (middleware,
 # routes) and `attached(app)` (plugs into the loaded predictor while the app runs). In order: the
-# cache answers before the model, metrics count what was answered, the log keeps it{% if cookiecutter.use_explain_api %}; explain adds POST /explain{% endif %}.
+# cache answers before the model, metrics count what was answered, the log keeps it{% if cookiecutter.use_explain_api %}; explain
+# adds POST /explain{% endif %}.
 {%- set parts = (["cache"] if cookiecutter.use_redis_cache else []) + (["metrics", "prediction_log"] if cookiecutter.use_monitoring else []) + (["explain"] if cookiecutter.use_explain_api else []) %}
 PARTS = ({{ parts | join(", ") }}{{ "," if parts | length == 1 else "" }})
 
