@@ -41,6 +41,10 @@ OPTIONAL_PARTS = {
         "deploy/k8s/base/redis-deployment.yaml",
         "deploy/k8s/base/redis-service.yaml",
     ],
+    "use_explain_api": [
+        "{module}/api/explain.py",
+        "tests/api/test_explain.py",
+    ],
     "use_docker": [
         "Dockerfile",
         ".dockerignore",

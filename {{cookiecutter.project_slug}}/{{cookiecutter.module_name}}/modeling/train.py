@@ -53,11 +53,15 @@ def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Fe
     for name, kind in kinds.items():
         values = features[name]
         if kind == "numeric":
-            described.append(
-                NumericFeature(name=name, min=float(values.min()), max=float(values.max()))
-            )
+            low, middle, high = (float(values.min()), float(values.median()), float(values.max()))
+            described.append(NumericFeature(name=name, min=low, max=high, median=middle))
         elif kind == "category":
-            described.append(CategoryFeature(name=name, categories=sorted(values.unique())))
+            commonest = str(values.mode().iloc[0])
+            described.append(
+                CategoryFeature(
+                    name=name, categories=sorted(values.unique()), most_frequent=commonest
+                )
+            )
         else:
             described.append(TextFeature(name=name, max_length=int(values.str.len().max())))
     return described
