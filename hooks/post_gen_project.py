@@ -43,7 +43,7 @@ OPTIONAL_PARTS = {
     ],
     "use_explain_api": [
         "{module}/api/explain.py",
-        "tests/api/test_explain.py",
+        "tests/api/test_explain_endpoint.py",
     ],
     "use_docker": [
         "Dockerfile",

@@ -168,7 +168,7 @@ OPTIONAL_FILES = {
         "ui/app.py",
     },
     ("use_redis_cache", True): {"{module}/api/cache.py", "tests/api/test_api_cache.py"},
-    ("use_explain_api", True): {"{module}/api/explain.py", "tests/api/test_explain.py"},
+    ("use_explain_api", True): {"{module}/api/explain.py", "tests/api/test_explain_endpoint.py"},
     ("use_github_actions", True): {
         ".github/ISSUE_TEMPLATE/bug.md",
         ".github/ISSUE_TEMPLATE/experiment.md",
