@@ -75,8 +75,14 @@ def test_the_page_shows_the_champion_and_a_prediction(monkeypatch, service, api_
     status, body = service.send(api_bundle.body(0))
     assert status == 200
     expected = json.loads(body)["label"]
+{%- if cookiecutter.use_explain_api %}
+    # This service has /explain (use_explain_api): the contributions follow the probabilities.
+    assert [s.value for s in app.subheader] == [f"Prediction: {expected}", f"Why {expected}"]
+    assert len(app.get("vega_lite_chart")) == 2
+{%- else %}
     assert [s.value for s in app.subheader] == [f"Prediction: {expected}"]  # no /explain here
     assert len(app.get("vega_lite_chart")) == 1  # the class probabilities
+{%- endif %}
 
 
 def test_a_stopped_service_is_one_line_on_the_page(monkeypatch):
