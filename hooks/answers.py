@@ -87,6 +87,7 @@ LAYOUT_FOLDERS = {
 }
 REQUIREMENTS = {
     "use_redis_cache": "use_api",
+    "use_explain_api": "use_api",
     "use_docker": "use_api",  # the image is the prediction service
     "use_kubernetes": "use_docker",
     "use_monitoring": "use_api",  # it watches the prediction service
@@ -94,6 +95,7 @@ REQUIREMENTS = {
 BOOLEAN_VARIABLES = (
     "use_api",
     "use_redis_cache",
+    "use_explain_api",
     "use_docker",
     "use_kubernetes",
     "use_monitoring",

@@ -33,6 +33,7 @@ OPTIONAL_PARTS = {
         "benchmarks/servers.py",
         "benchmarks/report.py",
         "loadtests",
+        "ui",
     ],
     "use_redis_cache": [
         "{module}/api/cache.py",
@@ -40,10 +41,16 @@ OPTIONAL_PARTS = {
         "deploy/k8s/base/redis-deployment.yaml",
         "deploy/k8s/base/redis-service.yaml",
     ],
+    "use_explain_api": [
+        "{module}/api/explain.py",
+        "tests/api/test_explain_endpoint.py",
+    ],
     "use_docker": [
         "Dockerfile",
         ".dockerignore",
         "compose.yaml",
+        "ui/Dockerfile",
+        "ui/Dockerfile.dockerignore",
         "deploy/container-structure-test.yaml",
         ".github/workflows/release.yml",
     ],

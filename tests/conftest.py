@@ -23,6 +23,7 @@ COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(en
 # Option -> the option that must be on for it (also enforced by hooks/answers.py).
 REQUIREMENTS = {
     "use_redis_cache": "use_api",
+    "use_explain_api": "use_api",
     "use_docker": "use_api",
     "use_kubernetes": "use_docker",
     "use_monitoring": "use_api",  # it watches the prediction service

@@ -12,6 +12,7 @@ from conftest import run
 from project_shell import skipped_lines
 
 PIPELINE_ONLY = ("mlflow", "scikit-learn", "pandas", "great-expectations", "evidently", "dvc")
+PIPELINE_ONLY += ("shap", "numba")  # the tabular `explain` stage's
 # DVC writes its config with configobj, which quotes the section name.
 REMOTE_SECTION = "'remote \"storage\"'"
 REMOTE_URLS = {
@@ -79,3 +80,6 @@ def check_pipeline_ran(project: Path, experiment: bool = False) -> None:
     assert (promotion["experiment"] is not None) is experiment
     assert (project / "models" / "bundle" / "model.onnx").is_file()
     assert (project / "reports" / "validation" / "data_docs" / "index.html").is_file()
+    explained = json.loads((project / "reports" / "explanations" / "explanations.json").read_text())
+    assert explained["run_id"] == promotion["candidate"]["run_id"] and explained["values"]
+    assert (project / "reports" / "explanations" / "explanations.png").stat().st_size > 1000

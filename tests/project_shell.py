@@ -53,6 +53,14 @@ NOT_RUN = {
     "make image": "needs a Docker engine: tests/test_delivery_docker.py runs it for real",
     "make up": "needs a Docker engine: tests/test_delivery_docker.py runs it for real",
     "make loadtest": "a 30 s load test against a running service",
+    "make demo-ui": (
+        "a page that serves until Ctrl-C: the project's tests/api/test_demo_ui.py drives it "
+        "headless and tests/test_delivery_docker.py runs its compose service"
+    ),
+    "docker build -f deploy/k8s/dask/Dockerfile": (
+        "needs a registry and a Kubernetes cluster: tests/test_delivery_files.py renders and "
+        "validates deploy/k8s/dask offline and lints its Dockerfile"
+    ),
     "make simulate-traffic": (
         "ends in `make drift` exiting 1 on the shifted traffic, by design: "
         "tests/test_monitoring_stack.py runs these commands for real and checks that exit"

@@ -194,6 +194,20 @@ def test_image_is_small_and_runs_as_an_unprivileged_user(image, docker_engine):
     assert whoami.strip() == "10001"
 
 
+# What the service's image must never carry: the pipeline's explainer (SHAP and its numba), the
+# tuning group and the demo page's (issue 23: they live in their own groups and images).
+NOT_SERVED = ("shap", "numba", "llvmlite", "optuna", "dask", "distributed", "streamlit")
+# Prints which of the modules named in its arguments an image's python can import.
+FOUND = "import importlib.util as u, sys; print(*[m for m in sys.argv[1:] if u.find_spec(m)])"
+
+
+def test_the_service_image_holds_no_explainer_tuner_or_demo_page(image, docker_engine):
+    done = docker_engine.docker(
+        "run", "--rm", "--entrypoint", "python", image, "-c", FOUND, "onnxruntime", *NOT_SERVED
+    )
+    assert done.stdout.split() == ["onnxruntime"], done.stdout
+
+
 def test_make_image_test_passes(default_project, image):
     """container-structure-test (files, user; no uv, pytest or compiler), then a start."""
     project, env = default_project
@@ -312,12 +326,16 @@ def stack(tmp_path_factory, docker_engine):
     (project / ".env").write_text(re.sub(r"^MLFLOW_TRACKING_URI=.*$", tracking, dotenv, flags=re.M))
     write_local_images(project, docker_engine.base_image)
     api_image = f"m5-stack:{uuid.uuid4().hex[:8]}"
+    ui_image = f"m5-stack-ui:{uuid.uuid4().hex[:8]}"
     common = [
         f"API_PORT={api_port}",
+        f"UI_PORT={free_port()}",
         f"BASE_IMAGE={docker_engine.base_image}",
         f"IMAGE={api_image}",
-        # Without the monitoring profile: tests/test_monitoring_compose.py runs Prometheus.
-        "COMPOSE_PROFILES=",
+        f"UI_IMAGE={ui_image}",
+        # The demo page's profile, not the monitoring one: tests/test_monitoring_compose.py runs
+        # Prometheus.
+        "COMPOSE_PROFILES=ui",
     ]
     try:
         compose_up(project, env, "SERVICES=mlflow", *common)
@@ -328,7 +346,7 @@ def stack(tmp_path_factory, docker_engine):
         # The local stand-ins stay, as a cache for the next run; the API's image goes.
         compose = ["docker", "compose", "down", "--volumes", "--timeout", "10"]
         subprocess.run(compose, cwd=project, env=env, capture_output=True, timeout=300, check=False)
-        docker_engine.docker("image", "rm", "--force", api_image, check=False)
+        docker_engine.docker("image", "rm", "--force", api_image, ui_image, check=False)
 
 
 def test_stack_is_up_with_every_service_healthy(stack):
@@ -337,11 +355,27 @@ def test_stack_is_up_with_every_service_healthy(stack):
     services = [json.loads(line) for line in listing.splitlines() if line.strip()]
     if len(services) == 1 and isinstance(services[0], list):  # older compose: one JSON array
         services = services[0]
-    assert {s["Service"] for s in services} == {"api", "redis", "postgres", "mlflow"}
+    assert {s["Service"] for s in services} == {"api", "ui", "redis", "postgres", "mlflow"}
     assert {s["Health"] for s in services} == {"healthy"}
     for service in services:
         for publisher in service.get("Publishers") or []:
             assert publisher["PublishedPort"] == 0 or publisher["URL"] == "127.0.0.1"
+
+
+def test_the_demo_pages_image_is_its_own_and_measured(stack, docker_engine):
+    """The `ui` service runs the page's own image (Streamlit, no package, no model): its size is
+    what the project's docs/experiments.md states (603 MB on the 125 MB local base)."""
+    project, env, _url, _tracking = stack
+    ids = run(["docker", "compose", "ps", "-q", "ui"], cwd=project, env=env).stdout.split()
+    assert len(ids) == 1, ids
+    image = docker_engine.docker("inspect", "--format", "{{.Image}}", ids[0]).stdout.strip()
+    size = image_size_mb(docker_engine, image)
+    print(f"the demo page's image: {size:.0f} MB")
+    assert 400 <= size <= 700, f"the demo page's image is {size:.0f} MB; update docs/experiments.md"
+    done = docker_engine.docker(
+        "run", "--rm", "--entrypoint", "python", image, "-c", FOUND, "streamlit", "onnxruntime"
+    )
+    assert done.stdout.split() == ["streamlit"], done.stdout
 
 
 def test_training_logged_to_mlflow_on_postgresql_and_the_alias_reads_back(stack):

@@ -453,6 +453,55 @@ def test_each_overlay_renders_and_validates_strictly(project, once, set_id):
         assert ("API_CACHE_URL" in config["data"]) == cache
 
 
+@pytest.mark.parametrize("set_id", sets_with(use_kubernetes=True))
+def test_dask_for_make_tune_renders_validates_and_runs_the_projects_trials(project, once, set_id):
+    """deploy/k8s/dask: a scheduler and workers in their own namespace, on an image of the
+    project's package with the pipeline and tune groups, whose Dockerfile passes hadolint."""
+    folder = project(set_id) / "deploy" / "k8s" / "dask"
+    if not once("dask", *sorted(folder.iterdir())):
+        return
+    slug = project(set_id).name
+    manifest = run([tool("kubectl"), "kustomize", "deploy/k8s/dask"], cwd=project(set_id)).stdout
+    target = project(set_id).parent / f"k8s-{slug}-dask.yaml"
+    target.write_text(manifest)
+    run([tool("kubernetes-validate"), "--strict", "--quiet", str(target)], cwd=project(set_id))
+    documents = [d for d in yaml.safe_load_all(manifest) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    assert kinds == {
+        ("Namespace", f"{slug}-tune"),
+        ("Deployment", "dask-scheduler"),
+        ("Service", "dask-scheduler"),
+        ("Deployment", "dask-worker"),
+    }
+    assert {d["metadata"].get("namespace", f"{slug}-tune") for d in documents} == {f"{slug}-tune"}
+    [service] = [d for d in documents if d["kind"] == "Service"]
+    assert service["spec"]["ports"][0]["port"] == 8786
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    commands = {}
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        assert container["image"] == f"ghcr.io/your-org/{slug}-tune:0.1.0"
+        assert spec["securityContext"]["runAsNonRoot"] and {"requests", "limits"} <= set(
+            container["resources"]
+        )
+        commands[name] = container["command"]
+    assert commands["dask-scheduler"][:4] == ["dask", "scheduler", "--port", "8786"]
+    assert commands["dask-worker"][:5] == [
+        "dask",
+        "worker",
+        "tcp://dask-scheduler:8786",
+        "--nthreads",
+        "1",
+    ]
+    dockerfile = folder / "Dockerfile"
+    run([tool("hadolint"), "--failure-threshold", "style", str(dockerfile)], cwd=project(set_id))
+    text = dockerfile.read_text()
+    assert "--group pipeline --group tune" in text and "--locked" in text
+    package = next(p.parent.name for p in project(set_id).glob("*/params.py"))
+    assert f"COPY {package}/ {package}/" in text and "USER 10001:10001" in text
+
+
 def test_strict_validation_rejects_an_unknown_field(project, tmp_path):
     """The validator is strict: a misspelt field fails (without --strict, it would pass)."""
     deployment = project("cache-k8s") / "deploy" / "k8s" / "base" / "deployment.yaml"

@@ -11,11 +11,14 @@ add.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import uuid
 
 import pytest
+import yaml
 
 from conftest import ALL_SETS, OPTION_SETS, TEMPLATE_DIR, render, run
 from installed import REMOTE_SECTION, check_installed_project, check_pipeline_ran, dvc_config
@@ -56,6 +59,20 @@ def test_make_demo_ends_with_a_summary_and_a_baseline_commit(demo):
     log = run(["git", "log", "--format=%s"], cwd=project).stdout.splitlines()
     assert log == ["Run the pipeline", "Initial commit from mlops-template"]
     assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+
+
+def test_default_data_explanations_rank_a_size_or_concavity_measure_high(demo):
+    """Default data only (breast cancer, which `make demo` always renders): SHAP's top five
+    features of the candidate hold a size or concavity measure, and the model card says so."""
+    project, _env, _ = demo
+    explained = json.loads((project / "reports" / "explanations" / "explanations.json").read_text())
+    top = [item["name"] for item in explained["values"]["overall"][:5]]
+    assert explained["method"] == "shap permutation"
+    assert len(explained["values"]["overall"]) == 20  # the 20 largest of the 30 features
+    measures = ("radius", "perimeter", "area", "concav")
+    assert any(measure in name for name in top for measure in measures), top
+    card = (project / "docs" / "model-card.md").read_text()
+    assert top[0] in card[card.index("pipeline:explanations:start") :]
 
 
 def test_default_project_lints_tests_and_documents_itself(demo, progress):
@@ -141,6 +158,71 @@ def test_the_shipped_suite_is_what_the_suite_command_writes_from_the_default_dat
         env=env,
     )
     assert written.read_text() == (project / "expectations" / "raw_data.json").read_text()
+
+
+# What `make tune` left in MLflow and the registry, read with the project's own MLflow.
+TUNING_RUNS = """
+import json, mlflow
+from mlflow import MlflowClient
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+runs = mlflow.search_runs(experiment_names=["breast-cancer-diagnosis-tuning"])
+client = MlflowClient()
+print(json.dumps({
+    "runs": runs.fillna("").to_dict("records"),
+    "champion": client.get_model_version_by_alias("breast_cancer_diagnosis", "champion").version,
+}, default=str))
+"""
+
+
+def test_make_tune_runs_trials_on_a_local_dask_cluster_and_moves_nothing(demo, progress):
+    """`make tune` on a Dask LocalCluster, twice: the study resumes, each run is an MLflow parent
+    with its trials nested, best_params.yaml holds the best, and params.yaml, the served bundle
+    and the champion alias stay as they were."""
+    project, env, _ = demo
+    params_file = project / "params.yaml"
+    document = yaml.safe_load(params_file.read_text())
+    study = f"slow-test-{uuid.uuid4().hex[:8]}"  # a new study, whatever ran before
+    document["tune"].update(trials=4, cluster="local", workers=2, study=study)
+    params_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    edited = params_file.read_bytes()
+    bundle = (project / "models" / "bundle" / "model.onnx").read_bytes()
+    before = json.loads(run([".venv/bin/python", "-c", TUNING_RUNS], project, env).stdout)
+    try:
+        progress("default project: make tune twice on a 2-worker Dask LocalCluster (~30 s)")
+        first = run(["make", "tune"], project, env).stdout
+        second = run(["make", "tune"], project, env).stdout
+    finally:
+        after = json.loads(run([".venv/bin/python", "-c", TUNING_RUNS], project, env).stdout)
+        assert params_file.read_bytes() == edited, "make tune wrote params.yaml"
+        run(["git", "checkout", "--", "params.yaml"], project, env)
+    assert "starting a Dask LocalCluster of 2 workers" in first
+    assert "4 trials run" in first and "(trial" in first and "of 4)" in first
+    assert "of 8)" in second  # the same study, resumed: 4 more trials
+    best = yaml.safe_load((project / "reports" / "tuning" / "best_params.yaml").read_text())
+    assert best["study"] == study and best["trials"] == 8 and best["metric"] == "f1_macro"
+    assert 0.8 < best["score"] <= 1.0
+    assert best["train"]["model"] in ("random_forest", "logistic_regression", "mlp")
+    command = (project / "reports" / "tuning" / "apply.sh").read_text().splitlines()[-1]
+    assert command == best["command"] and command in second
+    assert command.startswith(f"dvc exp run -S train.model={best['train']['model']}")
+
+    runs = [r for r in after["runs"] if r["run_id"] not in {b["run_id"] for b in before["runs"]}]
+    parents = sorted(
+        (r for r in runs if not r["tags.mlflow.parentRunId"]), key=lambda r: r["start_time"]
+    )
+    assert [p["tags.mlflow.runName"] for p in parents] == [f"tune {study}"] * 2
+    assert {p["status"] for p in parents} == {"FINISHED"}
+    scores = []  # each parent holds the study's best so far, the resumed run's included
+    for parent in parents:
+        children = [r for r in runs if r["tags.mlflow.parentRunId"] == parent["run_id"]]
+        assert len(children) == 4 and {child["status"] for child in children} == {"FINISHED"}
+        scores += [child["metrics.validation_f1_macro"] for child in children]
+        assert parent["metrics.best_validation_f1_macro"] == pytest.approx(max(scores))
+    assert best["score"] == pytest.approx(max(scores))
+    assert best["mlflow_parent_run"] in {p["run_id"] for p in parents}
+    assert after["champion"] == before["champion"], "make tune moved the champion"
+    assert (project / "models" / "bundle" / "model.onnx").read_bytes() == bundle
+    assert run(["git", "status", "--porcelain"], project, env).stdout == ""
 
 
 # The default set goes through `make demo` above; the text and image tasks' sets are installed

@@ -114,6 +114,11 @@ TARGETS = [
     Target("logging", "throughput, prediction log on vs off", "unlogged", "requests_per_second",
            True, 0.90, "at least 90%"),
 {%- endif %}
+{%- if cookiecutter.use_explain_api %}
+    # What /explain costs against /predict (a figure, no target): 1 + parts rows a model call.
+    Target("explain", "throughput, /explain vs /predict", "ours", "requests_per_second", True,
+           0.0, "a figure, no target", subject="explained"),
+{%- endif %}
 ]  # fmt: skip
 
 FLOOR_APP = """
@@ -228,7 +233,7 @@ def main(
         (folder / "floor_app.py").write_text(FLOOR_APP)
         uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level", "warning"]
 
-        def this_service(title: str, service_env: dict[str, str]) -> Server:
+        def this_service(title: str, service_env: dict[str, str], path: str = "/predict") -> Server:
             port = free_port()
             return Server(
                 name=title,
@@ -240,7 +245,7 @@ def main(
                     "{{ cookiecutter.module_name }}.api.main:create_app",
                 ],
                 ready_url=f"http://127.0.0.1:{port}/ready",
-                predict_url=f"http://127.0.0.1:{port}/predict",
+                predict_url=f"http://127.0.0.1:{port}{path}",
                 body=record,
                 env=service_env,
                 content_type=content_type,
@@ -306,6 +311,10 @@ def main(
             ),
 {%- else %}
             "ours": this_service("this service (FastAPI + ONNX Runtime)", env),
+{%- endif %}
+{%- if cookiecutter.use_explain_api %}
+            # /explain of the same service, right after /predict (its own process, same settings).
+            "explained": this_service("this service's /explain", env, "/explain"),
 {%- endif %}
         }
         load_before = os.getloadavg()

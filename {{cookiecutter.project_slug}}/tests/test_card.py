@@ -88,12 +88,15 @@ def stage(tmp_path):
         writer.writerow(row)
     dataset = {"source": "builtin", "sha256": "d" * 64, "rows": 569, "columns": ["x", "y"]}
     (root / "dataset.json").write_text(json.dumps(dataset))
+    top = {"no": ["x", "site"], "yes": ["y", "note"]}  # the explain stage's, for this model
+    explained = {"run_id": served.run_id, "method": "occlusion", "samples": 10, "top": top}
+    (root / "explanations.json").write_text(json.dumps(explained))
 
     def run(expect: int = 0) -> str:
         arguments = ["--model-card", "model-card.md", "--dataset-card", "dataset-card.md"]
         arguments += ["--bundle-dir", "bundle", "--promotion-file", "promotion.json"]
         arguments += ["--emissions-file", "emissions.csv", "--metadata-path", "dataset.json"]
-        arguments += ["--params-file", "params.yaml"]
+        arguments += ["--params-file", "params.yaml", "--explanations-file", "explanations.json"]
         arguments = [str(root / a) if not a.startswith("--") else a for a in arguments]
         result = CliRunner().invoke(app, arguments)
         assert result.exit_code == expect, result.output
@@ -128,6 +131,7 @@ def test_the_stage_fills_metrics_emissions_parameters_and_data(stage):
     assert "| Inputs | 4 features: 2 numeric, 1 category, 1 text |" in read_block(
         card.text, "identity"
     )
+    assert "| `yes` | y, note |" in read_block(card.text, "explanations")
     assert "`n_estimators`" in read_block(card.text, "parameters")
     assert "569 rows" in read_block(card.text, "training-data")
     data = DatasetCard((stage.root / "dataset-card.md").read_text())

@@ -14,7 +14,10 @@ from {{ cookiecutter.module_name }}.config import (
     PROJ_ROOT,
 )
 
-HEAVY = ("great_expectations", "mlflow", "codecarbon", "skl2onnx", "onnxruntime", "matplotlib")
+HEAVY = (
+    "great_expectations", "mlflow", "codecarbon", "skl2onnx", "onnxruntime", "matplotlib",
+    "optuna", "distributed",
+)  # fmt: skip
 PACKAGE = "{{ cookiecutter.module_name }}"
 # Module -> the heavy libraries it may load when imported (Great Expectations and CodeCarbon
 # load only when the command that needs them runs).
@@ -33,8 +36,13 @@ ALLOWED = {
     f"{PACKAGE}.modeling.train": {"mlflow"},
     f"{PACKAGE}.modeling.evaluate": {"mlflow", "matplotlib"},
     f"{PACKAGE}.modeling.export": {"mlflow", "skl2onnx", "onnxruntime"},
+    f"{PACKAGE}.modeling.explain": {"mlflow", "matplotlib", "onnxruntime"},
     f"{PACKAGE}.modeling.promote": {"mlflow", "onnxruntime"},
     f"{PACKAGE}.modeling.fetch": {"mlflow"},
+    # make tune: Dask only with tune.cluster set; a trial (what a Dask worker runs) needs neither.
+    f"{PACKAGE}.modeling.tune": {"mlflow", "optuna"},
+    f"{PACKAGE}.modeling.search": set(),
+    f"{PACKAGE}.modeling.estimators": set(),
 {%- if cookiecutter.use_api %}
     f"{PACKAGE}.api.main": {"onnxruntime"},
 {%- endif %}
@@ -48,6 +56,7 @@ STAGES = {
         "modeling.train",
         "modeling.evaluate",
         "modeling.export",
+        "modeling.explain",
         "modeling.promote",
         "card",
     )
@@ -74,9 +83,11 @@ LAYERS = {
         "modeling.scoring",
         "modeling.registry",
         "modeling.team_onnx",
+        "modeling.estimators",
+        "modeling.search",
     },
     "stages": {module.removeprefix(f"{PACKAGE}.") for module in STAGES},
-    "commands": {"suite", "data_new", "modeling.fetch"},
+    "commands": {"suite", "data_new", "modeling.fetch", "modeling.tune"},
     "service": set(),
     "monitoring": set(),
 }

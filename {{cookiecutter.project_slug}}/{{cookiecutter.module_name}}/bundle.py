@@ -59,6 +59,7 @@ class NumericFeature(BaseModel):
     name: str
     min: float = Field(description="Smallest value seen in training")
     max: float = Field(description="Largest value seen in training")
+    median: float | None = Field(None, description="Training median (/explain's baseline)")
 
 
 class CategoryFeature(BaseModel):
@@ -67,6 +68,7 @@ class CategoryFeature(BaseModel):
     kind: Literal["category"] = "category"
     name: str
     categories: list[str] = Field(min_length=1, description="Values seen in training, sorted")
+    most_frequent: str | None = Field(None, description="Commonest value (/explain's baseline)")
 
 
 class TextFeature(BaseModel):

@@ -26,6 +26,7 @@ from .config import (
     BUNDLE_DIR,
     DATASET_CARD,
     EMISSIONS_FILE,
+    EXPLANATIONS_DIR,
     MODEL_CARD,
     PARAMS_FILE,
     PROMOTION_FILE,
@@ -158,6 +159,19 @@ def results_block(metadata: BundleMetadata) -> str:
     )
 
 
+def explanations_block(document: dict[str, Any], metadata: BundleMetadata) -> str:
+    """The `explain` stage's top five per class, when it explained this model."""
+    if document.get("run_id") != metadata.identity.run_id:
+        run = metadata.identity.run_id
+        return f"Not recorded here: see the `explanations` artefacts of MLflow run `{run}`."
+    rows = [(f"`{label}`", ", ".join(names)) for label, names in document.get("top", {}).items()]
+    return (
+        f"Of the test split's {document.get('samples')} sampled rows, by {document.get('method')} "
+        "(`make pipeline`'s `explain` stage; figure and JSON in `reports/explanations/`).\n\n"
+        + table(rows)
+    )
+
+
 def co2_metadata(row: dict[str, str]) -> dict[str, Any]:
     """Hugging Face's `co2_eq_emissions`, in grams: CodeCarbon reports kilograms."""
     return {
@@ -246,6 +260,7 @@ def main(
     bundle_dir: Path = BUNDLE_DIR,
     promotion_file: Path = PROMOTION_FILE,
     emissions_file: Path = EMISSIONS_FILE,
+    explanations_file: Path = EXPLANATIONS_DIR / "explanations.json",
     metadata_path: Path = RAW_METADATA,
     params_file: Path = PARAMS_FILE,
 ) -> None:
@@ -264,6 +279,7 @@ def main(
         data_card = load_card(dataset_card, DatasetCard)
         blocks = fill_model_card(model, metadata, params, emissions)
         blocks["training-data"] = training_data_block(metadata, dataset)
+        blocks["explanations"] = explanations_block(read_json(explanations_file), metadata)
         filled = replace_blocks(model, blocks, model_card)
         described = fill_dataset_card(data_card, dataset, params.data, dataset_card)
         model_card.write_text(filled, encoding="utf-8")

@@ -10,11 +10,19 @@ its section here, with its rule.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .config import PARAMS_FILE
 from .errors import PipelineError
@@ -70,6 +78,78 @@ class GateParams(Section):
     allow_perfect: bool = False
 
 
+# ---- make tune (modeling/tune.py): the search space of each algorithm and the budget ----
+# A range is [low, high]: whole numbers for counts and sizes, any positive number for C.
+IntRange = tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+FloatRange = tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+
+
+def ordered(value: tuple) -> tuple:
+    if value[0] > value[1]:
+        raise ValueError(f"a range is [low, high] with low <= high (got {list(value)})")
+    return value
+
+
+class ForestSpace(Section):
+    n_estimators: IntRange
+    max_depth: IntRange
+
+    _ordered = field_validator("n_estimators", "max_depth")(ordered)
+
+
+class LogisticSpace(Section):
+    C: FloatRange
+
+    _ordered = field_validator("C")(ordered)
+
+
+class MlpSpace(Section):
+    hidden_units: IntRange  # one hidden layer of this many units (train.hidden_layers)
+
+    _ordered = field_validator("hidden_units")(ordered)
+
+
+class SearchSpace(Section):
+    """The algorithms a trial chooses among (those present) and the range of each parameter."""
+
+    random_forest: ForestSpace | None = None
+    logistic_regression: LogisticSpace | None = None
+    mlp: MlpSpace | None = None
+
+    @model_validator(mode="after")
+    def some_algorithm(self) -> SearchSpace:
+        if not self.algorithms():
+            raise ValueError(
+                "tune.space names no algorithm: random_forest, logistic_regression, mlp"
+            )
+        return self
+
+    def algorithms(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+class TuneParams(Section):
+    trials: int = Field(ge=1, le=10_000)  # trials each `make tune` adds to the study
+    timeout_seconds: float = Field(gt=0)  # no new trial starts after this
+    seed: int
+    metric: Metric  # scored on a validation split carved from the training split
+    validation_size: float = Field(gt=0, lt=1)
+    study: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # the same name resumes
+    cluster: str  # none (this process), local (a Dask LocalCluster) or tcp://host:port
+    workers: int = Field(ge=1, le=64)  # local: how many Dask worker processes
+    space: SearchSpace
+
+    @field_validator("cluster")
+    @classmethod
+    def known_cluster(cls, value: str) -> str:
+        if value in ("none", "local") or re.fullmatch(r"tcp://[A-Za-z0-9.\-]+:\d{1,5}", value):
+            return value
+        raise ValueError(f"none, local or a scheduler's tcp://host:port (got {value!r})")
+
+
+# ---- end make tune ----
+
+
 class EnergyParams(Section):
     country_iso_code: str = Field(pattern=r"^[A-Z]{3}$")  # ISO 3166-1 alpha-3
 
@@ -94,6 +174,14 @@ class ImagesParams(Section):
     mode: Literal["L", "RGB"]
 
 
+class ExplainParams(Section):
+    """The `explain` stage's bounded sample: rows explained, SHAP's background rows, the seed."""
+
+    samples: int = Field(ge=1, le=5000)
+    background: int = Field(ge=1, le=1000)
+    seed: int
+
+
 class DriftParams(Section):
     window: int = Field(ge=1)
     min_rows: int = Field(ge=2)
@@ -109,8 +197,10 @@ class Params(Section):
     gate: GateParams
     energy: EnergyParams
     mlflow: MlflowParams
+    explain: ExplainParams
     drift: DriftParams | None = None  # in params.yaml when the project has monitoring (M6)
     images: ImagesParams | None = None  # in params.yaml when the data is pictures
+    tune: TuneParams
 
     @model_validator(mode="after")
     def gate_fits_the_target(self) -> Params:
@@ -121,6 +211,8 @@ class Params(Section):
                 f"the gate uses {', '.join(needs_positive)}, which need data.positive_label (the "
                 "positive class of a binary target)"
             )
+        if self.tune.metric in POSITIVE_METRICS and self.data.positive_label is None:
+            raise ValueError(f"tune.metric {self.tune.metric} needs data.positive_label")
         if self.data.target in self.data.columns:
             raise ValueError(f"data.columns lists the target {self.data.target!r}: remove it")
         if self.data.source == "folder" and (self.images is None or not self.data.folder):

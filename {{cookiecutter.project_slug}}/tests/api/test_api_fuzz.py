@@ -68,6 +68,9 @@ def test_service_with_a_model_honours_its_schema(api_settings):
         "GET /model",
         "POST /predict",
         "POST /predict/batch",
+{%- if cookiecutter.use_explain_api %}
+        "POST /explain",
+{%- endif %}
     }
 
 
@@ -75,4 +78,5 @@ def test_service_without_a_model_honours_its_schema(api_settings, tmp_path):
     settings_without_model = api_settings.model_copy(update={"bundle_dir": tmp_path / "none"})
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_without_model))
     # 503 is this app's documented answer, which the generic "no 5xx" check would refuse.
-    assert len(fuzz(schema, excluded_checks=[schemathesis.checks.not_a_server_error])) == 5
+    operations = {{ 6 if cookiecutter.use_explain_api else 5 }}  # every route of the schema
+    assert len(fuzz(schema, excluded_checks=[schemathesis.checks.not_a_server_error])) == operations

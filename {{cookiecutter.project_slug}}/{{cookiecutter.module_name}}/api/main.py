@@ -20,8 +20,9 @@ from ..bundle import BundleError, BundleMetadata, read_verified
 {%- if cookiecutter.use_monitoring %}
 from ..monitoring import metrics, prediction_log
 {%- endif %}
-{%- if cookiecutter.use_redis_cache %}
-from . import cache
+{%- set local_parts = (["cache"] if cookiecutter.use_redis_cache else []) + (["explain"] if cookiecutter.use_explain_api else []) %}
+{%- if local_parts %}
+from . import {{ local_parts | join(", ") }}
 {%- endif %}
 from .predictions import prediction_router
 from .predictor import ModelState
@@ -31,8 +32,10 @@ from .settings import Settings
 
 # The optional parts chosen when the project was generated. Each has `install(app)` (middleware,
 # routes) and `attached(app)` (plugs into the loaded predictor while the app runs). In order: the
-# cache answers before the model, metrics count what was answered, the log keeps it.
-PARTS = ({% if cookiecutter.use_redis_cache %}cache,{% if cookiecutter.use_monitoring %} {% endif %}{% endif %}{% if cookiecutter.use_monitoring %}metrics, prediction_log{% endif %})
+# cache answers before the model, metrics count what was answered, the log keeps it{% if cookiecutter.use_explain_api %}; explain
+# adds POST /explain{% endif %}.
+{%- set parts = (["cache"] if cookiecutter.use_redis_cache else []) + (["metrics", "prediction_log"] if cookiecutter.use_monitoring else []) + (["explain"] if cookiecutter.use_explain_api else []) %}
+PARTS = ({{ parts | join(", ") }}{{ "," if parts | length == 1 else "" }})
 
 
 @asynccontextmanager

@@ -15,22 +15,15 @@ import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import pandas as pd
 import typer
 from mlflow.models import infer_signature
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
-from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ..bundle import KINDS, CategoryFeature, Feature, Kind, NumericFeature, TextFeature
+from ..bundle import CategoryFeature, Feature, Kind, NumericFeature, TextFeature
 from ..config import (
     CANDIDATE_DIR,
     EMISSIONS_FILE,
@@ -41,9 +34,10 @@ from ..config import (
     TRAIN_FILE,
 )
 from ..errors import PipelineError, reported
-from ..params import Params, TrainParams, load_params
+from ..params import Params, load_params
 from ..tracking import connect, owner_tags, tracking_errors
 from .candidate import CandidateRun, write_candidate
+from .estimators import build_model
 from .splits import feature_kinds, features_and_labels, image_feature, read_frame
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -53,81 +47,21 @@ app = typer.Typer(add_completion=False, help=__doc__)
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas")
 
 
-def build_model(
-    params: TrainParams, kinds: dict[str, Kind], image: Feature | None = None
-) -> Pipeline:
-    """The untrained pipeline of the `train` section of params.yaml, for features of `kinds`
-    (`image`: how the model reads the pictures, for a team's own network)."""
-    # ---- TEAM: your model. Add a choice to TrainParams.model in params.py, build it here. ----
-    if params.model == "mlp":
-        # A small neural network, the image task's default: it reads pixel values (0..1) as they
-        # come, and early stopping keeps a tenth of the training rows aside to know when to stop.
-        classifier = MLPClassifier(
-            hidden_layer_sizes=tuple(params.hidden_layers),
-            early_stopping=True,
-            max_iter=200,
-            random_state=params.random_state,
-        )
-        numeric, characters = StandardScaler(), True
-    elif params.model == "onnx":  # a team's network, trained elsewhere (docs/the-task.md)
-        from .team_onnx import team_classifier  # image projects only
-
-        classifier, numeric, characters = team_classifier(params.onnx_file, image), None, False
-    elif params.model == "random_forest":
-        # No scaler: ONNX scales in float32, scikit-learn in float64, and a value moved across a
-        # split threshold changes a tree's vote (the export would disagree).
-        classifier = RandomForestClassifier(
-            n_estimators=params.n_estimators,
-            max_depth=params.max_depth,
-            random_state=params.random_state,
-        )
-        numeric, characters = "passthrough", False
-    else:
-        classifier = LogisticRegression(C=params.C, max_iter=1000, random_state=params.random_state)
-        numeric, characters = StandardScaler(), True
-    # ---- end TEAM ----
-    if "image" in kinds.values():  # pixel values, 0..1: read as they are
-        return Pipeline([("classifier", classifier)])
-    columns = column_transformer(kinds, numeric, characters)
-    return Pipeline([("columns", columns), ("classifier", classifier)])
-
-
-def column_transformer(kinds: dict[str, Kind], numeric: Any, characters: bool) -> ColumnTransformer:
-    """Numbers as they are (or scaled), categories one-hot (an unseen value ignored), a text by
-    its words and, with `characters`, its character runs. Columns go by position, as the ONNX
-    converter finds them (bundle.onnx_inputs). Character runs only for a linear model: among
-    20,000 more sparse columns a forest rarely meets the numbers (accuracy 0.94 -> 0.89)."""
-    positions = {kind: [i for i, k in enumerate(kinds.values()) if k == kind] for kind in KINDS}
-    parts: list[tuple[str, Any, Any]] = []
-    if positions["numeric"]:
-        parts.append(("numeric", numeric, positions["numeric"]))
-    if positions["category"]:
-        parts.append(("category", OneHotEncoder(handle_unknown="ignore"), positions["category"]))
-    for position in positions["text"]:
-        # A scalar position: the vectorizer gets the column itself, one text per row.
-        parts.append((f"text_{position}_words", TfidfVectorizer(max_features=20_000), position))
-        if characters:
-            parts.append((f"text_{position}_chars", char_vectorizer(), position))
-    return ColumnTransformer(parts)
-
-
-def char_vectorizer() -> TfidfVectorizer:
-    """TF-IDF of runs of 2 to 4 characters: what words miss (spelling, endings, code). Word pairs
-    and `sublinear_tf` would score better but ONNX Runtime then differed by up to 0.16."""
-    return TfidfVectorizer(analyzer="char", ngram_range=(2, 4), max_features=20_000)
-
-
 def describe_features(features: pd.DataFrame, kinds: dict[str, Kind]) -> list[Feature]:
     """What training saw of each feature: numeric ranges, category values, text lengths."""
     described: list[Feature] = []
     for name, kind in kinds.items():
         values = features[name]
         if kind == "numeric":
-            described.append(
-                NumericFeature(name=name, min=float(values.min()), max=float(values.max()))
-            )
+            low, middle, high = (float(values.min()), float(values.median()), float(values.max()))
+            described.append(NumericFeature(name=name, min=low, max=high, median=middle))
         elif kind == "category":
-            described.append(CategoryFeature(name=name, categories=sorted(values.unique())))
+            commonest = str(values.mode().iloc[0])
+            described.append(
+                CategoryFeature(
+                    name=name, categories=sorted(values.unique()), most_frequent=commonest
+                )
+            )
         else:
             described.append(TextFeature(name=name, max_length=int(values.str.len().max())))
     return described
