@@ -30,7 +30,7 @@ class Target:
     reference: str  # "mlflow" or "floor"
     metric: str  # a field of Result
     higher_is_better: bool
-    needed: float  # the ratio, better-over-worse, that meets the target
+    needed: float  # the ratio, better-over-worse, that meets the target; 0: a figure, no target
     wording: str
     subject: str = "ours"  # this service, or one of its variants
 
@@ -134,6 +134,8 @@ def report(
         met = value >= target.needed
         if subject.errors or reference.errors:  # a server that failed requests: no verdict
             verdict = "**not valid**"
+        elif not target.needed:
+            verdict = "(no target)"
         elif met:
             verdict = "met"
         else:

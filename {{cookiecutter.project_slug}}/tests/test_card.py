@@ -131,7 +131,9 @@ def test_the_stage_fills_metrics_emissions_parameters_and_data(stage):
     assert "| Inputs | 4 features: 2 numeric, 1 category, 1 text |" in read_block(
         card.text, "identity"
     )
-    assert "| `yes` | y, note |" in read_block(card.text, "explanations")
+    block = read_block(card.text, "explanations")
+    assert "| predicted class (or overall) | most important first |" in block
+    assert "| `yes` | y, note |" in block
     assert "`n_estimators`" in read_block(card.text, "parameters")
     assert "569 rows" in read_block(card.text, "training-data")
     data = DatasetCard((stage.root / "dataset-card.md").read_text())

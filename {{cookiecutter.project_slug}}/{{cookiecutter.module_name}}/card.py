@@ -111,8 +111,9 @@ def last_emissions(path: Path) -> dict[str, str]:
     return rows[-1]
 
 
-def table(rows: list[tuple[str, str]]) -> str:
-    return "\n".join(["| | |", "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])
+def table(rows: list[tuple[str, str]], header: tuple[str, str] = ("", "")) -> str:
+    head = "| {} | {} |".format(*header) if any(header) else "| | |"
+    return "\n".join([head, "|---|---|", *(f"| {key} | {value} |" for key, value in rows)])
 
 
 def identity_block(metadata: BundleMetadata) -> str:
@@ -168,7 +169,7 @@ def explanations_block(document: dict[str, Any], metadata: BundleMetadata) -> st
     return (
         f"Of the test split's {document.get('samples')} sampled rows, by {document.get('method')} "
         "(`make pipeline`'s `explain` stage; figure and JSON in `reports/explanations/`).\n\n"
-        + table(rows)
+        + table(rows, header=("predicted class (or overall)", "most important first"))
     )
 
 

@@ -30,10 +30,10 @@ def rounds(*throughputs: float) -> list[Result]:
     return [replace(BASE, requests_per_second=value) for value in throughputs]
 
 
-def written(rounds_of: dict[str, list[Result]]) -> str:
+def written(rounds_of: dict[str, list[Result]], targets: list[Target] = TARGETS) -> str:
     results = {key: found[len(found) // 2] for key, found in rounds_of.items()}
     results |= {"ours": BASE, "mlflow": BASE}
-    return report(TARGETS, results, rounds_of, "model version 1", (2, 5), 16, 8, ((0.5,), (0.7,)))
+    return report(targets, results, rounds_of, "model version 1", (2, 5), 16, 8, ((0.5,), (0.7,)))
 
 
 def test_each_target_is_judged_on_the_median_of_its_rounds_and_noise_is_flagged():
@@ -82,4 +82,16 @@ def test_a_server_that_failed_requests_gives_no_verdict():
     [steady] = [line for line in text.splitlines() if line.startswith("| throughput, steady")]
     assert steady.endswith("| at least 90% | **not valid** |")
     assert "Failed requests (non-2xx answers or wrk's timeouts) from server" in text
+    assert "## Missed" not in text
+
+
+def test_a_figure_without_a_target_gets_no_verdict():
+    # /explain against /predict is measured for its cost: no ratio is asked of it.
+    figure = Target("figure", "throughput, a figure", "reference", "requests_per_second", True,
+                    0.0, "a figure, no target", subject="steady")  # fmt: skip
+    text = written(
+        {"reference": rounds(*[1000.0] * 8), "steady": rounds(*[400.0] * 8)}, targets=[figure]
+    )
+    [row] = [line for line in text.splitlines() if line.startswith("| throughput, a figure |")]
+    assert row.endswith("| 40.0% | a figure, no target | (no target) |")
     assert "## Missed" not in text
