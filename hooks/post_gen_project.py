@@ -28,7 +28,6 @@ OPTIONAL_PARTS = {
         "{module}/api",
         "tests/api",
         "tests/served.py",
-        "tests/small_bundle.py",
         "benchmarks/serving.py",
         "benchmarks/servers.py",
         "benchmarks/report.py",

@@ -349,12 +349,18 @@ def stack(tmp_path_factory, docker_engine):
         docker_engine.docker("image", "rm", "--force", api_image, ui_image, check=False)
 
 
-def test_stack_is_up_with_every_service_healthy(stack):
-    project, env, _url, _tracking = stack
+def compose_services(project: Path, env: dict[str, str]) -> list[dict]:
+    """`docker compose ps` of the stack's running services, one dict each."""
     listing = run(["docker", "compose", "ps", "--format", "json"], cwd=project, env=env).stdout
     services = [json.loads(line) for line in listing.splitlines() if line.strip()]
     if len(services) == 1 and isinstance(services[0], list):  # older compose: one JSON array
         services = services[0]
+    return services
+
+
+def test_stack_is_up_with_every_service_healthy(stack):
+    project, env, _url, _tracking = stack
+    services = compose_services(project, env)
     assert {s["Service"] for s in services} == {"api", "ui", "redis", "postgres", "mlflow"}
     assert {s["Health"] for s in services} == {"healthy"}
     for service in services:
@@ -366,9 +372,8 @@ def test_the_demo_pages_image_is_its_own_and_measured(stack, docker_engine):
     """The `ui` service runs the page's own image (Streamlit, no package, no model): its size is
     what the project's docs/experiments.md states (603 MB on the 125 MB local base)."""
     project, env, _url, _tracking = stack
-    ids = run(["docker", "compose", "ps", "-q", "ui"], cwd=project, env=env).stdout.split()
-    assert len(ids) == 1, ids
-    image = docker_engine.docker("inspect", "--format", "{{.Image}}", ids[0]).stdout.strip()
+    [ui] = [service for service in compose_services(project, env) if service["Service"] == "ui"]
+    image = docker_engine.docker("inspect", "--format", "{{.Image}}", ui["ID"]).stdout.strip()
     size = image_size_mb(docker_engine, image)
     print(f"the demo page's image: {size:.0f} MB")
     assert 400 <= size <= 700, f"the demo page's image is {size:.0f} MB; update docs/experiments.md"

@@ -87,6 +87,7 @@ BASE_FILES = {
     "tests/modeling/test_train.py",
     "tests/modeling/test_tune.py",
     "tests/scratch.py",
+    "tests/small_bundle.py",
     "tests/test_bundle.py",
     "tests/test_card.py",
     "tests/tables.py",
@@ -164,7 +165,6 @@ OPTIONAL_FILES = {
         "tests/api/test_bench_report.py",
         "tests/api/test_demo_ui.py",
         "tests/served.py",
-        "tests/small_bundle.py",
         "ui/app.py",
     },
     ("use_redis_cache", True): {"{module}/api/cache.py", "tests/api/test_api_cache.py"},
@@ -321,6 +321,47 @@ def test_python_compiles_and_passes_the_projects_ruff(rendered, set_id):
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
     run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=project)
     run([str(BIN / "ruff"), "format", "--no-cache", "--check", "."], cwd=project)
+
+
+# The test and benchmark support modules a render may have (pytest's pythonpath in the project).
+SUPPORT_MODULES = {
+    path.stem
+    for folder in ("tests", "benchmarks")
+    for path in (TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / folder).glob("*.py")
+    if "." not in path.stem
+}
+
+
+def imported_modules(path: Path) -> list[str]:
+    """The absolute module names a Python file imports, anywhere in it."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("set_id", SET_IDS)
+def test_every_import_of_the_projects_own_code_exists(rendered, set_id):
+    """A switched-off part takes its modules along, and nothing left imports them: no test
+    collects with an ImportError (the package's modules, the tests' support modules)."""
+    project = rendered(set_id)
+    package = answers_of(project)["module_name"]
+    present = {
+        path.stem for folder in ("tests", "benchmarks") for path in (project / folder).glob("*.py")
+    }
+    missing = []
+    for path in project.rglob("*.py"):
+        for name in imported_modules(path):
+            top, *rest = name.split(".")
+            target = project.joinpath(top, *rest)
+            if (top in SUPPORT_MODULES and top not in present) or (
+                top == package and not (target.with_suffix(".py").is_file() or target.is_dir())
+            ):
+                missing.append(f"{path.relative_to(project)} imports {name}")
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("set_id", SET_IDS)

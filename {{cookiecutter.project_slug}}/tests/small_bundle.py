@@ -1,4 +1,5 @@
-"""A small bundle made the way the pipeline makes one, for the service's and monitoring's tests.
+"""A small bundle made the way the pipeline makes one, for the explain stage's, the service's and
+monitoring's tests.
 
 Test support, kept out of the package. It goes through the package's own functions (the
 `features` split, `build_model`, `to_onnx`, `check_parity`, `build_metadata`, `bundle.write`), so a
