@@ -73,11 +73,11 @@ def test_explain_answers_the_contract_with_predicts_label(client, api_bundle):
         assert 0 < len(values) <= 20
         assert values == sorted(values, reverse=True)
         names = {item["name"] for item in body["contributions"]}
-{%- if cookiecutter.task == "text" %}
-        assert names <= set(api_bundle.records[index]["text"].split())
-{%- else %}
-        assert names <= set(api_bundle.features)
-{%- endif %}
+        if api_bundle.features == api_bundle.texts:  # a text alone: its words, one by one
+            [text] = api_bundle.texts
+            assert names <= set(api_bundle.records[index][text].split())
+        else:  # several columns: each feature, one by one
+            assert names <= set(api_bundle.features)
 
 
 def test_the_part_that_decides_the_label_ranks_first(deciding_settings):
