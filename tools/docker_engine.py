@@ -7,7 +7,8 @@ with mmdebstrap from the machine's own Debian mirror. Commands (run as root):
 
     install     apt-get docker.io, iptables, mmdebstrap if missing (~15 s); compose v2 and buildx
                 CLI plugins from the next Debian release's packages into the state folder (~5 s)
-    start       start our dockerd (ready in ~1 s), or reuse it; prints the DOCKER_HOST to use
+    start       start our dockerd (ready in ~1 s), or reuse it; prints the DOCKER_HOST to use;
+                a fresh start removes the containers a killed run left (restart policies)
     base-image  build local/python:3.11 (bookworm) or 3.13 (trixie) with mmdebstrap (~40 s once;
                 a daemon that lost it re-imports the cached tarball in ~6 s); 3.12, which no
                 Debian release has, is this machine's pyenv build on bookworm
@@ -400,6 +401,7 @@ def start(state: State) -> bool:
     _CHILDREN[process.pid] = process
     if wait_until(lambda: ping(state) or process.poll() is not None, READY_TIMEOUT):
         if process.poll() is None:
+            remove_leftover_containers(state)
             return True
         tail = (state.root / "dockerd.log").read_text().strip().splitlines()[-1:]
         problem = f"dockerd exited: {tail[0] if tail else 'no log'}"
@@ -408,6 +410,16 @@ def start(state: State) -> bool:
     terminate(process.pid, STOP_TIMEOUT)
     clean_up(state)
     raise EngineError(problem)
+
+
+def remove_leftover_containers(state: State) -> None:
+    """Containers of a run that ended before its teardown (killed, timed out) come back with a
+    new dockerd when compose gave them a restart policy: nothing but tests uses this engine, so
+    any container there at start is such a leftover, removed with its anonymous volumes."""
+    listed = docker(state, "ps", "--all", "--quiet", check=False).stdout.split()
+    if listed:
+        docker(state, "rm", "--force", "--volumes", *listed, check=False)
+        print(f"removed {len(listed)} container(s) left by an unfinished run", file=sys.stderr)
 
 
 def terminate(pid: int, timeout: float) -> None:
