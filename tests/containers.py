@@ -8,6 +8,7 @@ the container after (`--rm` removes it). tests/test_delivery_docker.py and the t
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +36,15 @@ def wait(check, seconds: float, step: float = 0.3):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(step)
+
+
+def compose_services(project: Path, env: dict[str, str]) -> list[dict]:
+    """`docker compose ps` of a stack's running services, one dict each."""
+    listing = run(["docker", "compose", "ps", "--format", "json"], cwd=project, env=env).stdout
+    services = [json.loads(line) for line in listing.splitlines() if line.strip()]
+    if len(services) == 1 and isinstance(services[0], list):  # older compose: one JSON array
+        services = services[0]
+    return services
 
 
 def image_size_mb(engine: DockerEngine, image: str) -> float:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from containers import built_image, image_size_mb, serving_container, wait
+from containers import built_image, compose_services, image_size_mb, serving_container, wait
 
 from conftest import OPTION_SETS, render, run
 from project_shell import free_port, http, user_env
@@ -347,15 +347,6 @@ def stack(tmp_path_factory, docker_engine):
         compose = ["docker", "compose", "down", "--volumes", "--timeout", "10"]
         subprocess.run(compose, cwd=project, env=env, capture_output=True, timeout=300, check=False)
         docker_engine.docker("image", "rm", "--force", api_image, ui_image, check=False)
-
-
-def compose_services(project: Path, env: dict[str, str]) -> list[dict]:
-    """`docker compose ps` of the stack's running services, one dict each."""
-    listing = run(["docker", "compose", "ps", "--format", "json"], cwd=project, env=env).stdout
-    services = [json.loads(line) for line in listing.splitlines() if line.strip()]
-    if len(services) == 1 and isinstance(services[0], list):  # older compose: one JSON array
-        services = services[0]
-    return services
 
 
 def test_stack_is_up_with_every_service_healthy(stack):

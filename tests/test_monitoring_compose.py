@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from containers import wait
+from containers import compose_services, wait
 from test_delivery_docker import a_record, compose_up, installed_default, make
 from test_monitoring_files import alert_rules
 
-from conftest import run
 from project_shell import free_port, http, promql
 
 if TYPE_CHECKING:  # loaded for real by pytest_plugins, so that pytest may rewrite its asserts
@@ -118,10 +117,7 @@ def stack(tmp_path_factory, docker_engine):
 
 def test_api_and_prometheus_are_healthy_on_loopback(stack, docker_engine):
     project, env, _api, _prometheus = stack
-    listing = run(["docker", "compose", "ps", "--format", "json"], cwd=project, env=env).stdout
-    services = [json.loads(line) for line in listing.splitlines() if line.strip()]
-    if len(services) == 1 and isinstance(services[0], list):  # older compose: one JSON array
-        services = services[0]
+    services = compose_services(project, env)
     assert {s["Service"]: s["Health"] for s in services} == {
         "api": "healthy",
         "prometheus": "healthy",
